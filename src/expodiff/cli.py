@@ -1,0 +1,193 @@
+"""The ``expodiff`` command: what a person runs by hand. Snakemake rules call the same functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from expodiff.errors import ConfigError, ExpodiffError
+
+
+def _bundled_camera(name_or_path: str) -> Path:
+    from importlib.resources import files
+
+    path = Path(name_or_path)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise ConfigError(f"--camera: file not found: {path}")
+        return path
+    bundled = files("expodiff") / "resources" / "camera_params" / f"{name_or_path}.json"
+    if not bundled.is_file():
+        raise ConfigError(f"--camera: unknown camera {name_or_path!r} (give a bundled name like SonyA7S2 or a .json file)")
+    return Path(str(bundled))
+
+
+def cmd_make_demo_data(args) -> None:
+    from expodiff.data.synthetic import make_demo_data
+
+    out = make_demo_data(args.out, seed=args.seed, preset=args.preset)
+    print(f"demo dataset written to {out}")
+
+
+def cmd_pack(args) -> None:
+    from expodiff.io.atomic import atomic_path
+    from expodiff.io.raw import pack, read_raw
+
+    packed = pack(read_raw(args.input))
+    if args.crop:
+        _, h, w = packed.shape
+        top, left = h // 2 - args.crop // 2, w // 2 - args.crop // 2
+        packed = packed[:, top : top + args.crop, left : left + args.crop]
+    with atomic_path(args.output) as tmp:
+        np.save(tmp, packed.astype(np.float32))
+    print(f"{args.input} → {args.output} {tuple(packed.shape)}")
+
+
+def _load_input(path: str, flag: str):
+    from expodiff.io.raw import load_packed
+
+    try:
+        array, frame = load_packed(path)
+    except ExpodiffError as err:
+        raise ExpodiffError(f"{flag}: {err}") from err
+    return array, frame
+
+
+def cmd_denoise(args) -> None:
+    import torch
+
+    from expodiff.checkpoint import load_network
+    from expodiff.inference import enhance
+    from expodiff.io.atomic import atomic_path
+    from expodiff.model import MethodSpec
+    from expodiff.noise import k_from_iso
+    from expodiff.render import packed_to_srgb
+
+    if args.ratio <= 1:
+        raise ConfigError(f"--ratio must be > 1, got {args.ratio}")
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be ≥ 1, got {args.steps}")
+    out = Path(args.output)
+    if out.suffix not in (".npy", ".png"):
+        raise ConfigError(f"--output must end in .npy or .png, got {out}")
+    spec = MethodSpec(args.backbone, args.method, args.concat_origin)
+    net = load_network(args.checkpoint, spec)
+    x_short, frame = _load_input(args.input, "--input")
+    if args.K is not None:
+        K = args.K
+    else:
+        iso = args.iso if args.iso is not None else (frame.iso if frame is not None else None)
+        if iso is None:
+            raise ConfigError("--input is a .npy without EXIF: give --iso or --K")
+        K = k_from_iso(iso, json.loads(_bundled_camera(args.camera).read_text()))
+    gt = None
+    if args.gt:
+        gt, _ = _load_input(args.gt, "--gt")
+        if gt.shape != x_short.shape:
+            raise ConfigError(f"--gt {args.gt} has shape {gt.shape}, --input has {x_short.shape}")
+    generator = torch.Generator().manual_seed(args.seed)
+    preds = enhance(net, spec, x_short, int(args.ratio), K, args.steps, gt=gt, generator=generator, padding=args.padding)
+    result = preds[-1]
+    with atomic_path(out) as tmp:
+        if out.suffix == ".npy":
+            np.save(tmp, result.astype(np.float32))
+        else:
+            import matplotlib.image
+
+            matplotlib.image.imsave(tmp, packed_to_srgb(result))
+    print(f"wrote {out} ({spec.method}, {len(preds)} network evaluation(s), K={K:.4f}, ratio={int(args.ratio)})")
+
+
+def cmd_train(args) -> None:
+    from expodiff.config import get_variant, load_config
+    from expodiff.train import train_variant
+
+    config = load_config(args.config)
+    path = train_variant(get_variant(config, args.variant), config["training"], args.patches, _bundled_camera(args.camera),
+                         args.out, save_every=args.save_every, max_iterations=args.max_iterations)
+    print(f"checkpoint: {path}")
+
+
+def cmd_evaluate(args) -> None:
+    from expodiff.config import get_variant, load_config
+    from expodiff.evaluate import evaluate_variant
+
+    config = load_config(args.config)
+    ev = config["evaluation"]
+    out = Path(args.out)
+    summary = evaluate_variant(args.checkpoint, args.eval_set, get_variant(config, args.variant), ev["steps"],
+                               ev["oracle_correction"], ev["seed"], _bundled_camera(args.camera),
+                               out / "per_image.csv", out / "summary.csv")
+    print(summary.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="expodiff", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("make-demo-data", help="write the embedded synthetic raw dataset (DNG files)")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="demo", help="dataset size preset (demo, tiny)")
+    p.set_defaults(func=cmd_make_demo_data)
+
+    p = sub.add_parser("pack", help="pack one raw file to a 4×H/2×W/2 float32 .npy in [0,1]")
+    p.add_argument("input")
+    p.add_argument("--output", "-o", required=True)
+    p.add_argument("--crop", type=int, default=None, help="centre crop side in packed pixels (SID: 512)")
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser("denoise", help="enhance one short exposure with a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--method", required=True, choices=["baseline", "ours"])
+    p.add_argument("--concat-origin", action="store_true", help="the network also sees X_T (12 input channels)")
+    p.add_argument("--input", required=True, help="raw file, or .npy packed 4×H×W short exposure in [0,1]")
+    p.add_argument("--ratio", type=float, required=True, help="exposure ratio (> 1)")
+    p.add_argument("--steps", type=int, default=3, help="network evaluations (ours); 3 in the paper")
+    p.add_argument("--output", required=True, help=".npy (packed float32) or .png (sRGB)")
+    p.add_argument("--iso", type=float, default=None, help="ISO of the input (default: from EXIF)")
+    p.add_argument("--K", type=float, default=None, help="system gain in DN/e- (overrides --iso)")
+    p.add_argument("--gt", default=None, help="ground truth: enables the paper's oracle illumination correction")
+    p.add_argument("--camera", default="SonyA7S2", help="camera parameters for K from ISO (name or .json)")
+    p.add_argument("--padding", default="original", choices=["original", "minimal"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_denoise)
+
+    p = sub.add_parser("train", help="train one variant of a config")
+    p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")
+    p.add_argument("--variant", required=True)
+    p.add_argument("--patches", required=True, help="patch store directory")
+    p.add_argument("--camera", default="SonyA7S2")
+    p.add_argument("--out", required=True)
+    p.add_argument("--save-every", type=int, default=500, help="iterations between resumable checkpoints")
+    p.add_argument("--max-iterations", type=int, default=None, help="stop early (the run stays resumable)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="per-step evaluation of one checkpoint on a packed evaluation set")
+    p.add_argument("--config", nargs="+", default=["config.yaml"])
+    p.add_argument("--variant", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--eval-set", required=True, help="directory with index.csv (pack_eval_set)")
+    p.add_argument("--camera", default="SonyA7S2")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ExpodiffError as err:
+        print(f"expodiff {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Enhance one packed short exposure with a trained network, step by step (protocol §5, §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from expodiff.correction import oracle_illumination_correct
+from expodiff.errors import ConfigError
+from expodiff.model import MethodSpec, baseline_forward, ours_forward
+from expodiff.scheduler import ExposureScheduler
+
+PADDINGS = ("original", "minimal")
+
+
+def pad_amounts(size: int, multiple: int, mode: str) -> tuple[int, int]:
+    """Reflect-padding (before, after) for one dimension.
+
+    "original": the original's auto_padding, which adds ``multiple − size % multiple`` (so a
+    size already divisible gets 16 more pixels, 8 each side); "minimal": to the next multiple.
+    """
+    if mode == "original":
+        total = multiple - size % multiple
+    elif mode == "minimal":
+        total = -size % multiple
+    else:
+        raise ConfigError(f"unknown padding {mode!r}; choose one of {', '.join(PADDINGS)}")
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Padding:
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @classmethod
+    def for_shape(cls, h: int, w: int, mode: str, multiple: int = 16) -> "Padding":
+        (t, b), (l, r) = pad_amounts(h, multiple, mode), pad_amounts(w, multiple, mode)
+        return cls(t, b, l, r)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, [self.left, self.right, self.top, self.bottom], mode="reflect")
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return x[..., self.top : h - self.bottom, self.left : w - self.right]
+
+
+def amplify(x_short: torch.Tensor, ratio: int) -> torch.Tensor:
+    """X_T = clip(short · r, 0, 1): the capture shown at full brightness."""
+    return (x_short * ratio).clamp(0, 1)
+
+
+@torch.no_grad()
+def enhance(
+    net: nn.Module,
+    spec: MethodSpec,
+    x_short: np.ndarray | torch.Tensor,
+    ratio: int,
+    K: float,
+    n_steps: int,
+    gt: np.ndarray | torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    padding: str = "original",
+) -> list[np.ndarray]:
+    """Predictions (4,H,W float32 in [0,1]) after each of ``n_steps`` network evaluations.
+
+    ``x_short``: the packed short exposure in [0,1], not amplified. With ``gt`` the paper's
+    oracle illumination correction is applied as in the original: to every intermediate
+    prediction on the padded image, and once more to each cropped output. Without it, none.
+    The baseline always makes one prediction.
+    """
+    if ratio <= 1:
+        raise ConfigError(f"ratio must be > 1, got {ratio}")
+    ratio = int(ratio)
+    to_batch = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None]  # noqa: E731
+    x_t = amplify(to_batch(x_short), ratio)
+    gt_b = None if gt is None else to_batch(gt)
+    pad = Padding.for_shape(*x_t.shape[-2:], mode=padding)
+    x_t_pad = pad.pad(x_t)
+    gt_pad = None if gt_b is None else pad.pad(gt_b)
+
+    def finish(pred_padded: torch.Tensor) -> np.ndarray:
+        out = oracle_illumination_correct(pad.crop(pred_padded), gt_b).clamp(0, 1)
+        return out[0].numpy().astype(np.float32)
+
+    if spec.method == "baseline":
+        return [finish(baseline_forward(net, spec, x_t_pad))]
+
+    scheduler = ExposureScheduler()
+    scheduler.set_timesteps(n_steps, ratio)
+    x_l, outputs = x_t_pad, []
+    for i in range(scheduler.num_steps):
+        pred = ours_forward(net, spec, x_l, x_t_pad, scheduler.level(i), ratio, K).final
+        pred = oracle_illumination_correct(pred, gt_pad)
+        outputs.append(finish(pred))
+        if i + 1 < scheduler.num_steps:  # the last prediction is the result; no re-exposure after it
+            x_l = scheduler.step(pred, i, x_t_pad, K, generator).prev_sample
+    return outputs

@@ -1,0 +1,78 @@
+"""The two methods around a backbone (protocol §4): feed-forward baseline and ExposureDiffusion.
+
+The backbone is a plain image-to-image network (its state dict is the released ``netG``);
+the methods assemble its input and interpret its output:
+
+- baseline: X_T (4 ch) → 4 ch, clipped (UNet).
+- ours: [X_l, X_l·l/(r·K), (X_T)] → [c0, X̂, R]; M = sigmoid(c0);
+  out = clip(X̂)·M + clip(R + X_l)·(1 − M)   (adaptive residual).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from expodiff.errors import ConfigError
+from expodiff.nets import build_net
+from expodiff.scheduler import photon_map
+
+METHODS = ("baseline", "ours")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What a variant's network is: enough to rebuild it from a checkpoint."""
+
+    backbone: str
+    method: str  # "baseline" or "ours"
+    concat_origin: bool = False  # ours only: X_T concatenated to the input (12 channels)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}; known methods: {', '.join(METHODS)}")
+        if self.method == "baseline" and self.concat_origin:
+            raise ConfigError("concat_origin applies to method 'ours' only")
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.method == "baseline" else (12 if self.concat_origin else 8)
+
+    @property
+    def out_channels(self) -> int:
+        return 4 if self.method == "baseline" else 9
+
+    def build(self) -> nn.Module:
+        return build_net(self.backbone, self.in_channels, self.out_channels)
+
+    @classmethod
+    def from_variant(cls, variant: dict) -> "MethodSpec":
+        return cls(variant["backbone"], variant["method"], bool(variant.get("concat_origin", False)))
+
+
+@dataclass(frozen=True)
+class AdaptiveOutput:
+    final: torch.Tensor  # clip(X̂)·M + clip(R + X_l)·(1 − M)
+    x0: torch.Tensor  # X̂, the direct prediction (unclipped)
+    by_residual: torch.Tensor  # clip(R + X_l)
+    mask: torch.Tensor  # M = sigmoid(c0), (B,1,H,W)
+
+
+def ours_forward(net: nn.Module, spec: MethodSpec, x_l, x_t, level, ratio, K) -> AdaptiveOutput:
+    """One ExposureDiffusion network evaluation at exposure level ``level``."""
+    parts = [x_l, photon_map(x_l, level, ratio, K)]
+    if spec.concat_origin:
+        parts.append(x_t)
+    raw = net(torch.cat(parts, dim=1))  # (B, 9, H, W)
+    mask = torch.sigmoid(raw[:, :1])
+    x0, resid = raw[:, 1:5], raw[:, 5:9]
+    by_residual = (resid + x_l).clamp(0, 1)
+    final = x0.clamp(0, 1) * mask + by_residual * (1 - mask)
+    return AdaptiveOutput(final=final, x0=x0, by_residual=by_residual, mask=mask)
+
+
+def baseline_forward(net: nn.Module, spec: MethodSpec, x_t: torch.Tensor) -> torch.Tensor:
+    """Feed-forward: one pass on X_T; the UNet's output is clipped to [0, 1]."""
+    return net(x_t).clamp(0, 1)
