@@ -102,6 +102,27 @@ def cmd_denoise(args) -> None:
     print(f"wrote {out} ({spec.method}, {len(preds)} network evaluation(s), K={K:.4f}, ratio={int(args.ratio)})")
 
 
+def cmd_noise(args) -> None:
+    import torch
+
+    from expodiff.io.atomic import atomic_path
+    from expodiff.noise import NoiseParams, add_noise, sample_noise_params
+
+    if args.ratio <= 1:
+        raise ConfigError(f"--ratio must be > 1, got {args.ratio}")
+    clean, _ = _load_input(args.input, "--input")
+    camera = json.loads(_bundled_camera(args.camera).read_text())
+    generator = torch.Generator().manual_seed(args.seed)
+    params = sample_noise_params(args.model, camera, 1, generator=generator, K=args.K)
+    given = {"ratio": args.ratio, "sigma_g": args.sigma_g, "lam": args.lam, "sigma_tl": args.sigma_tl, "sigma_r": args.sigma_r}
+    params = params.with_values(**{k: v for k, v in given.items() if v is not None})
+    noisy = add_noise(args.model, torch.from_numpy(np.ascontiguousarray(clean))[None], params, generator)[0]
+    with atomic_path(args.output) as tmp:
+        np.save(tmp, noisy.numpy().astype(np.float32))
+    used = {k: round(float(getattr(params, k)[0]), 5) for k in ("K", "ratio", "sigma_g", "sigma_r", "sigma_tl", "lam")}
+    print(f"wrote {args.output} ({args.model}; {used})")
+
+
 def cmd_train(args) -> None:
     from expodiff.config import get_variant, load_config
     from expodiff.train import train_variant
@@ -157,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--padding", default="original", choices=["original", "minimal"])
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_denoise)
+
+    p = sub.add_parser("noise", help="apply a noise model to a clean packed image, as training sees it")
+    p.add_argument("--model", required=True, choices=["P+g", "P+G+r+u"])
+    p.add_argument("--input", required=True, help="clean packed 4×H×W .npy in [0,1] (or a raw file)")
+    p.add_argument("--ratio", type=float, required=True, help="exposure ratio r (> 1)")
+    p.add_argument("--output", required=True, help="amplified noisy .npy: clip(x·r/15583, 0, 1)")
+    p.add_argument("--camera", default="SonyA7S2", help="camera parameters the others are sampled from")
+    p.add_argument("--K", type=float, default=None)
+    p.add_argument("--sigma-g", type=float, default=None)
+    p.add_argument("--lambda", dest="lam", type=float, default=None)
+    p.add_argument("--sigma-tl", type=float, default=None)
+    p.add_argument("--sigma-r", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_noise)
 
     p = sub.add_parser("train", help="train one variant of a config")
     p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")

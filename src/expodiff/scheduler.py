@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from expodiff.noise import DN_SCALE
+from expodiff.noise import DN_SCALE, poisson
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def reexpose(
     With ``straight_through`` the Poisson draw passes its mean's gradient (training).
     """
     mean = y.clamp(0, 1) * DN_SCALE * (level_next - 1) / (ratio * K)  # expected extra photons
-    extra = torch.poisson(mean.detach(), generator=generator)
+    extra = poisson(mean, generator)
     if straight_through:
         extra = (extra - mean).detach() + mean
     captured = x_t.clamp(0, 1) * DN_SCALE / (ratio * K)  # photons in the real capture

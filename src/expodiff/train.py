@@ -26,10 +26,9 @@ from expodiff.correction import oracle_illumination_correct
 from expodiff.data.patches import PatchStore
 from expodiff.errors import ConfigError
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
-from expodiff.noise import PGParams, add_pg_noise, sample_pg_params
+from expodiff.noise import NOISE_MODELS, NoiseParams, add_noise, sample_noise_params
 from expodiff.scheduler import ExposureScheduler, reexpose
 
-NOISE_MODELS = ("pg",)
 LOG_FIELDS = ("iteration", "epoch", "lr", "loss", "seconds")
 
 
@@ -59,7 +58,7 @@ def fingerprint(variant: dict, training: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def ours_loss(net, spec, clean, x_t, params: PGParams, step_weights, n_steps, oracle, rng, generator):
+def ours_loss(net, spec, clean, x_t, params: NoiseParams, step_weights, n_steps, oracle, rng, generator):
     """Σ_t w_t·term_t over one sampled exposure ladder (protocol §5, training)."""
     total = 0.0
     for b in range(clean.shape[0]):  # ladders differ per sample: one sample at a time
@@ -146,9 +145,9 @@ def train_variant(
             generator = torch.Generator().manual_seed(seed * 1_000_003 + it)
             idx = order[pos * batch : (pos + 1) * batch]
             clean = torch.from_numpy(np.stack([augment(store[i], rng) for i in idx]))
-            noise = sample_pg_params(camera, len(idx), K_range=tuple(training["K_range"]),
-                                     ratio_range=tuple(training["ratio_range"]), generator=generator)
-            x_t = add_pg_noise(clean, noise, generator)
+            noise = sample_noise_params(variant["data"], camera, len(idx), K_range=tuple(training["K_range"]),
+                                        ratio_range=tuple(training["ratio_range"]), generator=generator)
+            x_t = add_noise(variant["data"], clean, noise, generator)
             if spec.method == "baseline":
                 loss = F.l1_loss(baseline_forward(net, spec, x_t), clean)
             else:

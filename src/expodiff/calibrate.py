@@ -1,0 +1,208 @@
+"""Sensor noise calibration from dark and flat-field frames (protocol §3, as in the ELD paper).
+
+Per ISO:
+- colour bias: per-channel mean of the dark frames above the black level (R, G1, B, G2);
+- row noise σ_r: spread of per-row means of the dark frames, minus what pixel noise alone
+  contributes to a row mean;
+- read noise: the dark frames with bias and row means removed; its Tukey-lambda shape λ
+  maximises the probability-plot correlation (PPCC), its scale σ_TL is the slope of that
+  probability plot, and σ_g is the standard deviation of the read noise alone;
+- system gain K: slope of the photon-transfer curve (variance against mean) of flat-frame
+  pairs; the pair difference cancels vignetting and per-pixel response (fixed pattern).
+Across ISOs: K linear in ISO gives Kmin (ISO 100) and Kmax (ISO 6400); each scale gets a line
+log σ = slope·log K + bias with ``sigma`` the residual standard deviation (natural logs).
+Output: the ELD release's parameter dict plus the per-ISO table; nothing is written if a fit fails.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import exifread
+import numpy as np
+from scipy import stats
+
+from expodiff.errors import ExpodiffError
+from expodiff.io.atomic import write_text_atomic
+from expodiff.io.raw import RawFrame, bayer_offsets, read_raw
+
+SATURATED_FRACTION = 1e-3  # a flat with more clipped pixels than this cannot measure variance
+PPCC_SAMPLES = 200_000  # read-noise samples per ISO used for the PPCC fit
+LAMBDA_GRID = np.round(np.linspace(-0.5, 0.5, 101), 4)  # for the PPCC plot
+
+
+class CalibrationError(ExpodiffError):
+    """The frames cannot give a calibration; the message names the files and what is missing."""
+
+
+@dataclass
+class IsoFit:
+    """Everything measured at one ISO (kept for the plots)."""
+
+    iso: float
+    K: float
+    sigma_r: float
+    lam: float
+    sigma_tl: float
+    sigma_g: float
+    color_bias: np.ndarray  # (4,) R, G1, B, G2 in DN above black
+    ptc_means: list[float] = field(default_factory=list)
+    ptc_vars: list[float] = field(default_factory=list)
+    ptc_intercept: float = 0.0
+    ppcc_curve: np.ndarray | None = None
+
+
+def _camera_model(path: Path) -> str:
+    with open(path, "rb") as f:
+        tags = exifread.process_file(f, details=False, extract_thumbnail=False, stop_tag="Model")
+    return f"{tags.get('Image Make', '')} {tags.get('Image Model', '')}".strip()
+
+
+def _raw_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise CalibrationError(f"calibration frames: folder {folder} is missing (expected dark/ and flat/ raw frames)")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise CalibrationError(f"calibration frames: {folder} holds no files")
+    return files
+
+
+def _read_all(files: list[Path]) -> list[RawFrame]:
+    frames = [read_raw(p) for p in files]
+    shapes = {f.mosaic.shape for f in frames}
+    if len(shapes) > 1:
+        by_shape = defaultdict(list)
+        for f in frames:
+            by_shape[f.mosaic.shape].append(f.path.name)
+        raise CalibrationError("calibration frames of mixed sizes: " + "; ".join(f"{s}: {', '.join(n[:3])}" for s, n in by_shape.items()))
+    return frames
+
+
+def _dn(frame: RawFrame, bias: np.ndarray | None = None) -> np.ndarray:
+    """The mosaic in DN above the black level (and above the colour bias, if given), float64."""
+    offsets = bayer_offsets(frame.raw_pattern, frame.path)
+    level = np.zeros((2, 2))
+    for c, (y, x) in enumerate(offsets):
+        level[y, x] = frame.black_level[c] + (0.0 if bias is None else bias[c])
+    h, w = frame.mosaic.shape
+    return frame.mosaic.astype(np.float64) - np.tile(level, (h // 2 + 1, w // 2 + 1))[:h, :w]
+
+
+def _channel_means(dn: np.ndarray, frame: RawFrame) -> np.ndarray:
+    return np.array([dn[y::2, x::2].mean() for y, x in bayer_offsets(frame.raw_pattern, frame.path)])
+
+
+def fit_darks(darks: list[RawFrame], rng: np.random.Generator):
+    """Colour bias, σ_r, λ, σ_TL, σ_g and the PPCC curve from the dark frames of one ISO."""
+    bias = np.mean([_channel_means(_dn(f), f) for f in darks], axis=0)
+    row_vars, residuals = [], []
+    for f in darks:
+        d = _dn(f, bias)
+        row_means = d.mean(axis=1)
+        residual = d - row_means[:, None]
+        # var(row mean) = σ_r² + σ_read²/W: remove the pixel-noise share
+        row_vars.append(row_means.var(ddof=1) - residual.var() / d.shape[1])
+        residuals.append(residual.ravel())
+    read = np.concatenate(residuals)
+    sample = rng.choice(read, size=min(PPCC_SAMPLES, read.size), replace=False)
+    lam = float(stats.ppcc_max(sample, brack=(-0.5, 0.5), dist="tukeylambda"))
+    (_, _), (sigma_tl, _, _) = stats.probplot(sample, sparams=(lam,), dist="tukeylambda", fit=True)
+    ppcc = stats.ppcc_plot(sample[:20_000], LAMBDA_GRID[0], LAMBDA_GRID[-1], dist="tukeylambda", N=len(LAMBDA_GRID))
+    return bias, float(np.sqrt(max(np.mean(row_vars), 0.0))), lam, float(sigma_tl), float(read.std()), np.asarray(ppcc)
+
+
+def fit_flats(flats: list[RawFrame], bias: np.ndarray, read_var: float):
+    """K from the photon-transfer curve of flat pairs at one ISO (pairs share an exposure time)."""
+    by_level = defaultdict(list)
+    for f in flats:
+        by_level[f.exposure_time].append(f)
+    means, variances = [], []
+    for level in sorted(by_level):
+        group = by_level[level]
+        if len(group) < 2:
+            continue
+        for f in group[:2]:
+            if np.mean(f.mosaic >= f.white_level) > SATURATED_FRACTION:
+                raise CalibrationError(f"flat frame {f.path} is saturated (over {SATURATED_FRACTION:.1%} of pixels at the white level {f.white_level})")
+        a, b = _dn(group[0], bias), _dn(group[1], bias)
+        means.append(float(0.5 * (a + b).mean()))
+        variances.append(float((a - b).var() / 2))  # the pair difference cancels the fixed pattern
+    if not means:
+        names = ", ".join(f.path.name for f in flats[:4])
+        raise CalibrationError(f"ISO {flats[0].iso:g}: no pair of flat frames with the same exposure time ({names}); need ≥ 2 per level")
+    if len(means) >= 2:
+        K, intercept = np.polyfit(means, variances, 1)
+    else:  # one level: the dark frames give the intercept
+        intercept = read_var
+        K = (variances[0] - intercept) / means[0]
+    if not K > 0:
+        raise CalibrationError(f"ISO {flats[0].iso:g}: photon-transfer fit gave K = {K:.4g} ≤ 0 from {len(means)} flat level(s)")
+    return float(K), float(intercept), means, variances
+
+
+def fit_line(log_k: np.ndarray, values) -> dict:
+    """log σ = slope·log K + bias, with ``sigma`` the residuals' standard deviation."""
+    log_s = np.log(np.asarray(values))
+    slope, bias = np.polyfit(log_k, log_s, 1)
+    resid = log_s - (slope * log_k + bias)
+    return {"slope": float(slope), "bias": float(bias), "sigma": float(resid.std(ddof=1) if len(resid) > 2 else resid.std())}
+
+
+def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) -> dict:
+    """Calibrate ``camera`` from ``frames_dir/dark`` and ``frames_dir/flat``; write the parameter JSON."""
+    frames_dir = Path(frames_dir)
+    dark_files, flat_files = _raw_files(frames_dir / "dark"), _raw_files(frames_dir / "flat")
+    models = defaultdict(list)
+    for p in dark_files + flat_files:
+        models[_camera_model(p)].append(p.name)
+    if len(models) > 1:
+        raise CalibrationError("calibration frames from mixed cameras: " + "; ".join(f"{m or '(no model)'}: {', '.join(n[:3])}" for m, n in models.items()))
+    frames = _read_all(dark_files + flat_files)
+    darks, flats = frames[: len(dark_files)], frames[len(dark_files) :]
+    dark_by_iso, flat_by_iso = defaultdict(list), defaultdict(list)
+    for f in darks:
+        dark_by_iso[f.iso].append(f)
+    for f in flats:
+        flat_by_iso[f.iso].append(f)
+    missing = sorted(set(dark_by_iso) ^ set(flat_by_iso))
+    if missing:
+        raise CalibrationError(f"ISO(s) {', '.join(f'{i:g}' for i in missing)} have dark frames or flat frames but not both (in {frames_dir})")
+    if len(dark_by_iso) < 2:
+        raise CalibrationError(f"need frames at ≥ 2 ISOs for the fits across ISO, found {sorted(dark_by_iso)} in {frames_dir}")
+
+    rng = np.random.default_rng(seed)
+    fits = []
+    for iso in sorted(dark_by_iso):
+        bias, sigma_r, lam, sigma_tl, sigma_g, ppcc = fit_darks(dark_by_iso[iso], rng)
+        K, intercept, means, variances = fit_flats(flat_by_iso[iso], bias, sigma_g**2 + sigma_r**2)
+        fits.append(IsoFit(iso, K, sigma_r, lam, sigma_tl, sigma_g, bias, means, variances, intercept, ppcc))
+
+    isos = np.array([f.iso for f in fits])
+    Ks = np.array([f.K for f in fits])
+    k_slope, k_bias = np.polyfit(isos, Ks, 1)
+    log_k = np.log(Ks)
+    first = frames[0]
+    params = {
+        "camera": camera,
+        "black_level": float(np.mean(first.black_level)),
+        "white_level": int(first.white_level),
+        "per_iso": [{"iso": f.iso, "K": f.K, "sigma_r": f.sigma_r, "lambda": f.lam, "sigma_TL": f.sigma_tl, "sigma_g": f.sigma_g} for f in fits],
+        "Kmin": float(k_slope * 100 + k_bias),
+        "Kmax": float(k_slope * 6400 + k_bias),
+        "G_shape": [f.lam for f in fits],
+        "Profile-1": {
+            "G_scale": fit_line(log_k, [f.sigma_tl for f in fits]),
+            "g_scale": fit_line(log_k, [f.sigma_g for f in fits]),
+            "R_scale": fit_line(log_k, [f.sigma_r for f in fits]),
+        },
+        "color_bias": [float(v) for v in np.mean([f.color_bias for f in fits], axis=0)],
+    }
+    if plots_dir is not None:
+        from expodiff.plots_calibration import plot_calibration
+
+        plot_calibration(fits, params, plots_dir)
+    write_text_atomic(out_json, json.dumps(params, indent=1))
+    return params
