@@ -1,0 +1,18 @@
+"""Records shared by the dataset layouts (SID, ELD)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    """One evaluation: a short exposure, its ground truth and the exposure ratio between them."""
+
+    dataset: str  # "sid" or "eld"
+    camera: str  # e.g. "SonyA7S2"
+    scene: str  # SID scene id ("10185") or ELD scene ("scene-1")
+    ratio: int  # exposure ratio, integer as in the original (int(ratio))
+    input: Path  # short exposure raw file
+    gt: Path  # long exposure raw file

@@ -1,0 +1,369 @@
+"""The embedded demo dataset: real DNG files in the SID, ELD and calibration layouts.
+
+Scenes are natural sRGB images shipped inside scikit-image, turned into linear Bayer raw
+(inverse sRGB gamma → inverse colour matrix → divided by white-balance gains → RGGB mosaic).
+Short exposures carry the ELD noise model P+G+r+u (PROTOCOL §3) with KNOWN parameters derived
+from the bundled SonyA7S2 camera file, so every later stage (calibration, training, evaluation)
+can be checked against the truth, which is saved in ``calibration/SonyA7S2/true_params.json``.
+
+All randomness comes from ``seed``: every file has its own generator seeded by
+``(seed, crc32(name))``, so the output is byte-identical for a seed and independent of order.
+
+Simplifications, on purpose: long exposures (references) get only a 1-DN Gaussian read noise and
+quantisation ("nearly clean"); a SID scene has one ISO for its shorts and its long, as in SID's
+list files; flats are lit to the same DN levels at every ISO.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+import skimage.transform
+from scipy.stats import tukeylambda
+
+import expodiff
+from expodiff.data.eval_sets import atomic_dir
+from expodiff.errors import ConfigError
+from expodiff.io.raw import SONY_A7S2_COLOR_MATRIX, write_dng
+
+CAMERA = "SonyA7S2"
+BLACK_LEVEL = 512
+WHITE_LEVEL = 16383
+RANGE_DN = WHITE_LEVEL - BLACK_LEVEL
+ISO_REF_MIN, ISO_REF_MAX = 100, 6400  # K(ISO) is linear between Kmin at 100 and Kmax at 6400 (PROTOCOL §3)
+LONG_READ_SIGMA_DN = 1.0  # read noise of the "nearly clean" long exposures / references
+PEAK_RANGE = (0.3, 0.9)  # brightest clean pixel of a long exposure, as a fraction of white − black
+
+# SID: the 15 evaluation scenes (PROTOCOL §1); ids 1xxxx go to the test list, 2xxxx to val.
+SID_EVAL_SCENES = (
+    "10185", "10187", "10191", "10193", "10198", "10213", "10217", "10226", "10227", "10228",
+    "20188", "20201", "20208", "20210", "20211",
+)  # fmt: skip
+SID_LONG = ("10", Fraction(10))  # (file-name label, EXIF exposure time in s)
+# (file-name label, EXIF exposure). "0.033s" is 1/30 s as the camera writes it: the true ratio is
+# 300, which is what the pipeline's cap min(int(10/0.033), 300) gives.
+SID_SHORTS = (("0.1", Fraction(1, 10)), ("0.04", Fraction(1, 25)), ("0.033", Fraction(1, 30)))
+SID_ISOS = (100, 200, 400, 800, 1600, 3200, 6400)
+SID_F_NUMBERS = (4, 5, 8, 9, 11)
+
+# ELD: references are ISO 100 for 4 s (ISO·t = 400); other ids are dimmer by an exact ratio.
+ELD_REFERENCE = (100, Fraction(4))
+ELD_RATIO_BY_ID = {2: 1, 7: 1, 12: 1, 3: 10, 8: 10, 13: 10, 4: 100, 9: 100, 14: 100, 5: 200, 10: 200, 15: 200}
+ELD_ISOS_BY_RATIO = {1: (400,), 10: (800, 1600), 100: (800, 1600, 3200, 6400), 200: (800, 1600, 3200, 6400)}
+
+# Natural RGB images bundled in scikit-image's wheel (no download needed).
+SOURCES = (
+    "astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry",
+    "hubble_deep_field", "colorwheel", "retina", "stereo_motorcycle",
+)  # fmt: skip
+
+# Colour: sRGB → camera via the camera's XYZ→camera matrix. WB_GAINS make white neutral and CCM
+# maps white-balanced camera RGB to linear sRGB (rows sum to 1), as a raw converter would.
+_XYZ_FROM_SRGB = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+_CAM_FROM_SRGB = np.reshape(SONY_A7S2_COLOR_MATRIX, (3, 3)) / 10000 @ _XYZ_FROM_SRGB
+CAMERA_NEUTRAL = _CAM_FROM_SRGB.sum(1) / _CAM_FROM_SRGB.sum(1)[1]  # raw response to white, G = 1
+WB_GAINS = 1 / CAMERA_NEUTRAL  # ≈ (2.77, 1, 1.43)
+CCM = np.linalg.inv(_CAM_FROM_SRGB / _CAM_FROM_SRGB.sum(1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Preset:
+    raw_hw: tuple[int, int]  # mosaic size in pixels (even; LibRaw needs ≥ 22)
+    n_train: int  # SID train scenes 00001, 00002, ...
+    sid_eval_scenes: tuple[str, ...]  # subset of SID_EVAL_SCENES
+    n_eld_scenes: int  # ELD scene-1 ... scene-n
+    calib_isos: tuple[int, ...]  # ISOs of the dark and flat frames
+    n_dark: int  # dark frames per ISO
+    flat_levels: tuple[float, ...]  # flat signal as a fraction of white − black; a pair per level
+
+
+PRESETS = {
+    # ~2.5 s on 2 CPU cores, 209 files, 40 MB
+    "demo": Preset(
+        raw_hw=(256, 384),
+        n_train=8,
+        sid_eval_scenes=SID_EVAL_SCENES,
+        n_eld_scenes=2,
+        calib_isos=(100, 400, 1600, 3200, 6400),
+        n_dark=4,
+        flat_levels=(0.02, 0.05, 0.1, 0.2, 0.35, 0.5),
+    ),
+    # for unit tests: ~0.3 s, 65 files, 1 MB
+    "tiny": Preset(
+        raw_hw=(64, 96),
+        n_train=2,
+        sid_eval_scenes=("10185", "10187", "20188"),
+        n_eld_scenes=1,
+        calib_isos=(100, 1600, 6400),
+        n_dark=2,
+        flat_levels=(0.05, 0.2, 0.5),
+    ),
+}
+
+
+# --- noise model -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """P+G+r+u parameters at one ISO, in DN (K in DN per electron)."""
+
+    iso: float
+    K: float
+    sigma_r: float  # row noise
+    lam: float  # Tukey-lambda shape
+    sigma_TL: float  # Tukey-lambda scale
+    sigma_g: float  # Gaussian read noise of the P+G model (recorded; not used to generate)
+    color_bias: tuple[float, float, float, float]  # R, G1, B, G2 offsets above black
+
+
+@lru_cache(maxsize=1)
+def camera_file() -> dict:
+    """The bundled ELD-format SonyA7S2 parameters the generator takes its truth from."""
+    path = resources.files("expodiff") / "resources" / "camera_params" / f"{CAMERA}.json"
+    return json.loads(path.read_text())
+
+
+def _fixed_shape_index(cam: dict) -> int:
+    """Index of the (lower) median of G_shape: its λ and the colour bias of the same entry are used."""
+    order = np.argsort(cam["G_shape"], kind="stable")
+    return int(order[(len(order) - 1) // 2])
+
+
+def true_noise_params(iso: float) -> NoiseParams:
+    """The generator's noise parameters at ``iso``: each scale on its Profile-1 line, no scatter."""
+    cam = camera_file()
+    k = (iso - ISO_REF_MIN) / (ISO_REF_MAX - ISO_REF_MIN) * (cam["Kmax"] - cam["Kmin"]) + cam["Kmin"]
+    prof = cam["Profile-1"]
+
+    def line(name: str) -> float:
+        return float(np.exp(prof[name]["slope"] * np.log(k) + prof[name]["bias"]))
+
+    i = _fixed_shape_index(cam)
+    return NoiseParams(
+        iso=float(iso),
+        K=float(k),
+        sigma_r=line("R_scale"),
+        lam=float(cam["G_shape"][i]),
+        sigma_TL=line("G_scale"),
+        sigma_g=line("g_scale"),
+        color_bias=tuple(float(b) for b in cam["color_bias"][i]),
+    )
+
+
+def read_noise(shape: tuple[int, int], p: NoiseParams, rng: np.random.Generator) -> np.ndarray:
+    """Row + Tukey-lambda + colour-bias noise of an RGGB mosaic, in DN (what a dark frame holds)."""
+    row = rng.normal(0.0, p.sigma_r, size=(shape[0], 1))  # one draw per mosaic row: R/G1 share, B/G2 share
+    tl = tukeylambda.rvs(p.lam, scale=p.sigma_TL, size=shape, random_state=rng)
+    r, g1, b, g2 = p.color_bias
+    bias = np.tile([[r, g1], [g2, b]], (shape[0] // 2, shape[1] // 2))  # RGGB cell
+    return row + tl + bias
+
+
+def eld_noise(signal: np.ndarray, p: NoiseParams, rng: np.random.Generator) -> np.ndarray:
+    """P+G+r+u on a clean RGGB mosaic in DN above black (PROTOCOL §3 order); returns DN above black."""
+    x = np.clip(signal + rng.uniform(-0.5, 0.5, signal.shape), 0.0, None)  # quantisation, clip ≥ 0
+    x = p.K * rng.poisson(x / p.K)  # shot noise: electrons are Poisson, DN = K · electrons
+    return x + read_noise(signal.shape, p, rng)
+
+
+def nearly_clean(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A long exposure: the clean signal plus a tiny Gaussian read noise."""
+    return signal + rng.normal(0.0, LONG_READ_SIGMA_DN, signal.shape)
+
+
+def to_raw(dn: np.ndarray) -> np.ndarray:
+    """DN above black → stored uint16 mosaic: add black, round, clip to [0, white]."""
+    return np.clip(np.rint(dn + BLACK_LEVEL), 0, WHITE_LEVEL).astype(np.uint16)
+
+
+# --- scenes ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _source_image(name: str) -> np.ndarray:
+    img = getattr(skimage.data, name)()
+    img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
+    return np.asarray(img[..., :3], dtype=np.float64) / 255.0
+
+
+def scene_rgb(rng: np.random.Generator, source: str, hw: tuple[int, int]) -> np.ndarray:
+    """A random crop (45–100 % of the largest one with the raw aspect) of ``source``, resized to hw."""
+    img = _source_image(source)
+    h, w = hw
+    max_h = min(img.shape[0], img.shape[1] * h / w)
+    ch = max_h * rng.uniform(0.45, 1.0)
+    cw = ch * w / h
+    top = int(rng.uniform(0, img.shape[0] - ch))
+    left = int(rng.uniform(0, img.shape[1] - cw))
+    crop = img[top : top + int(ch), left : left + int(cw)]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return skimage.transform.resize(crop, (h, w, 3), order=1, anti_aliasing=True)
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
+
+def rgb_to_clean_raw(rgb: np.ndarray, peak_dn: float) -> np.ndarray:
+    """sRGB (H, W, 3) → clean RGGB mosaic in DN above black whose brightest pixel is ``peak_dn``."""
+    lin = srgb_to_linear(rgb)
+    cam = (lin @ np.linalg.inv(CCM).T) / WB_GAINS  # undo the colour matrix, then the white balance
+    cam = np.clip(cam, 0.0, None)  # out-of-gamut colours have no negative raw response
+    mosaic = np.empty(rgb.shape[:2])
+    mosaic[0::2, 0::2] = cam[0::2, 0::2, 0]  # R
+    mosaic[0::2, 1::2] = cam[0::2, 1::2, 1]  # G1 (R's row)
+    mosaic[1::2, 0::2] = cam[1::2, 0::2, 1]  # G2 (B's row)
+    mosaic[1::2, 1::2] = cam[1::2, 1::2, 2]  # B
+    return mosaic * (peak_dn / max(mosaic.max(), 1e-12))
+
+
+# --- writers -----------------------------------------------------------------------------
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def _clean_scene(seed: int, name: str, source_index: int, hw: tuple[int, int]):
+    """(clean mosaic in DN above black, the item's generator to draw its noise from)."""
+    rng = _rng(seed, name)
+    rgb = scene_rgb(rng, SOURCES[source_index % len(SOURCES)], hw)
+    return rgb_to_clean_raw(rgb, rng.uniform(*PEAK_RANGE) * RANGE_DN), rng
+
+
+def _write(path: Path, dn: np.ndarray, iso: int, exposure: Fraction, f_number: int = 8) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_dng(
+        path, to_raw(dn), iso=iso, exposure_time=exposure, black_level=BLACK_LEVEL, white_level=WHITE_LEVEL,
+        as_shot_neutral=tuple(CAMERA_NEUTRAL), f_number=Fraction(f_number),
+    )  # fmt: skip
+
+
+def _write_sid(root: Path, preset: Preset, seed: int) -> None:
+    train = [f"{i:05d}" for i in range(1, preset.n_train + 1)]
+    lists: dict[str, list[str]] = {"train": [], "test": [], "val": []}
+    for k, scene in enumerate(train + list(preset.sid_eval_scenes)):
+        clean, rng = _clean_scene(seed, f"sid/{scene}", k, preset.raw_hw)
+        iso = int(rng.choice(SID_ISOS))  # one ISO per scene, as in SID's list files
+        f_number = int(rng.choice(SID_F_NUMBERS))
+        p = true_noise_params(iso)
+        long_name = f"{scene}_00_{SID_LONG[0]}s.dng"
+        _write(root / "Sony" / "long" / long_name, nearly_clean(clean, rng), iso, SID_LONG[1], f_number)
+        for label, exposure in SID_SHORTS:
+            short_name = f"{scene}_00_{label}s.dng"
+            ratio = SID_LONG[1] / exposure  # 100, 250, 300 exactly
+            dn = eld_noise(clean / float(ratio), p, rng)
+            _write(root / "Sony" / "short" / short_name, dn, iso, exposure, f_number)
+            split = {"0": "train", "1": "test", "2": "val"}[scene[0]]
+            lists[split].append(f"./Sony/short/{short_name} ./Sony/long/{long_name} ISO{iso} F{f_number}")
+    for split, lines in lists.items():
+        (root / f"Sony_{split}_list.txt").write_text("".join(line + "\n" for line in lines))
+
+
+def _write_eld(root: Path, preset: Preset, seed: int, first_source: int) -> None:
+    ref_iso, ref_t = ELD_REFERENCE
+    for scene in range(1, preset.n_eld_scenes + 1):
+        clean, rng = _clean_scene(seed, f"eld/{scene}", first_source + scene - 1, preset.raw_hw)
+        folder = root / CAMERA / f"scene-{scene}"
+        for image_id in range(1, 17):
+            ratio = ELD_RATIO_BY_ID.get(image_id)
+            if ratio is None:  # reference
+                _write(folder / f"IMG_{image_id:04d}.dng", nearly_clean(clean, rng), ref_iso, ref_t)
+                continue
+            iso = int(rng.choice(ELD_ISOS_BY_RATIO[ratio]))
+            exposure = ref_iso * ref_t / (ratio * iso)  # exact, so EXIF (ISO·t) ratios are exact
+            dn = eld_noise(clean / ratio, true_noise_params(iso), rng)
+            _write(folder / f"IMG_{image_id:04d}.dng", dn, iso, exposure)
+
+
+def _write_calibration(root: Path, preset: Preset, seed: int) -> None:
+    folder = root / CAMERA
+    h, w = preset.raw_hw
+    rng = _rng(seed, "calibration/sensor")
+    # Fixed pattern shared by all flats: mild vignetting and 1 % per-pixel response non-uniformity.
+    yy, xx = np.mgrid[0:h, 0:w]
+    r2 = ((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (((h - 1) / 2) ** 2 + ((w - 1) / 2) ** 2)
+    gain_map = (1.0 - 0.2 * r2) * (1.0 + rng.normal(0.0, 0.01, (h, w)))
+    per_iso = []
+    for iso in preset.calib_isos:
+        p = true_noise_params(iso)
+        rng = _rng(seed, f"calibration/{iso}")
+        for j in range(preset.n_dark):
+            dn = read_noise((h, w), p, rng)  # no photons: row + read noise + colour bias
+            _write(folder / "dark" / f"dark_iso{iso:05d}_{j:02d}.dng", dn, iso, Fraction(1, 100))
+        for level_index, level in enumerate(preset.flat_levels):
+            exposure = Fraction(round(level * 1000), 1000)  # exposure ∝ level: one (ISO, t) per pair
+            for frame in "ab":
+                dn = eld_noise(level * RANGE_DN * gain_map, p, rng)
+                name = f"flat_iso{iso:05d}_level{level_index:02d}_{frame}.dng"
+                _write(folder / "flat" / name, dn, iso, exposure)
+        per_iso.append(
+            {"iso": iso, "K": p.K, "sigma_r": p.sigma_r, "lambda": p.lam, "sigma_TL": p.sigma_TL, "sigma_g": p.sigma_g}
+        )
+    cam = camera_file()
+    truth = {
+        "camera": CAMERA,
+        "black_level": BLACK_LEVEL,
+        "white_level": WHITE_LEVEL,
+        "per_iso": per_iso,
+        "Kmin": cam["Kmin"],
+        "Kmax": cam["Kmax"],
+        "G_shape": [row["lambda"] for row in per_iso],
+        # The generator puts every scale exactly on its line, so the residual spread is 0.
+        "Profile-1": {
+            name: {"slope": cam["Profile-1"][name]["slope"], "bias": cam["Profile-1"][name]["bias"], "sigma": 0.0}
+            for name in ("G_scale", "g_scale", "R_scale")
+        },
+        "color_bias": list(true_noise_params(ISO_REF_MIN).color_bias),
+    }
+    (folder / "true_params.json").write_text(json.dumps(truth, indent=1) + "\n")
+
+
+def _write_manifest(root: Path, seed: int, preset_name: str, preset: Preset) -> None:
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        rel = path.relative_to(root).as_posix()
+        files.append(dict(path=rel, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
+    manifest = dict(
+        generator="expodiff.data.synthetic.make_demo_data",
+        version=expodiff.__version__,
+        seed=seed,
+        preset=preset_name,
+        raw_hw=list(preset.raw_hw),
+        files=files,
+    )
+    (root / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def make_demo_data(out_dir: str | os.PathLike, *, seed: int = 0, preset: str = "demo") -> Path:
+    """Generate the demo dataset under ``out_dir`` (SID/, ELD/, calibration/, MANIFEST.json).
+
+    The tree is built in a temporary sibling directory and renamed into place at the end, so a
+    crash leaves no partial dataset. An existing ``out_dir`` is replaced only if it is empty or
+    an earlier demo dataset (has MANIFEST.json). Returns ``out_dir``.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"preset {preset!r}: expected one of {sorted(PRESETS)}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed {seed!r}: expected a non-negative integer")
+    seed, p = int(seed), PRESETS[preset]
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir, marker="MANIFEST.json") as tmp:
+        _write_sid(tmp / "SID", p, seed)
+        _write_eld(tmp / "ELD", p, seed, first_source=p.n_train + len(p.sid_eval_scenes))
+        _write_calibration(tmp / "calibration", p, seed)
+        _write_manifest(tmp, seed, preset, p)
+    return out_dir
