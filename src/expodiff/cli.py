@@ -123,6 +123,15 @@ def cmd_noise(args) -> None:
     print(f"wrote {args.output} ({args.model}; {used})")
 
 
+def cmd_calibrate(args) -> None:
+    from expodiff.calibrate import calibrate
+
+    params = calibrate(args.frames, args.camera, args.out, plots_dir=args.plots)
+    for row in params["per_iso"]:
+        print("ISO {iso:>6g}: K {K:.4f}  σ_r {sigma_r:.3f}  λ {lambda:+.3f}  σ_TL {sigma_TL:.3f}  σ_g {sigma_g:.3f}".format(**row))
+    print(f"wrote {args.out}")
+
+
 def cmd_train(args) -> None:
     from expodiff.config import get_variant, load_config
     from expodiff.train import train_variant
@@ -192,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma-r", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_noise)
+
+    p = sub.add_parser("calibrate", help="fit the ELD noise model from dark/ and flat/ raw frames")
+    p.add_argument("--frames", required=True, help="directory holding dark/ and flat/ raw frames")
+    p.add_argument("--camera", required=True, help="camera name written into the parameter file")
+    p.add_argument("--out", required=True, help="parameter JSON (ELD release format + per-ISO table)")
+    p.add_argument("--plots", default=None, help="directory for ptc.png, ppcc.png, scales.png")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("train", help="train one variant of a config")
     p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")
