@@ -106,7 +106,7 @@ def cmd_noise(args) -> None:
     import torch
 
     from expodiff.io.atomic import atomic_path
-    from expodiff.noise import NoiseParams, add_noise, sample_noise_params
+    from expodiff.noise import add_noise, sample_noise_params
 
     if args.ratio <= 1:
         raise ConfigError(f"--ratio must be > 1, got {args.ratio}")

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from expodiff.data.eval_sets import atomic_dir
+from expodiff.io.atomic import atomic_dir
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.io.raw import pack, read_raw
 

@@ -32,7 +32,7 @@ import skimage.transform
 from scipy.stats import tukeylambda
 
 import expodiff
-from expodiff.data.eval_sets import atomic_dir
+from expodiff.io.atomic import atomic_dir
 from expodiff.errors import ConfigError
 from expodiff.io.raw import SONY_A7S2_COLOR_MATRIX, write_dng
 

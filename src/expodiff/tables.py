@@ -1,0 +1,201 @@
+"""Paper tables (Table 4, 5a) from evaluation summaries, side by side with the paper's numbers.
+
+``build_table`` gives one row per (table row, method) with, for each ratio and metric, our value,
+the paper's value and the difference (ours − paper). ``write_table`` writes it as CSV (the numbers),
+Markdown and LaTeX (for reading: each cell "ours (paper; difference)").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+from tabulate import tabulate
+
+from expodiff.errors import ExpodiffError
+from expodiff.io.atomic import atomic_path, write_text_atomic
+
+METHODS = ("baseline", "ours")
+METRICS = ("psnr", "ssim")
+DIGITS = {"psnr": 2, "ssim": 3}  # as printed in the paper
+NOT_RUN = "not run"
+ID_COLUMNS = ["label", "backbone", "data", "method", "variant"]
+SUMMARY_COLUMNS = ["ratio", "n_steps", "step", "psnr", "ssim"]
+PAPER_COLUMNS = ["table", "dataset", "ratio", "backbone", "data", "method", "psnr", "ssim"]
+
+
+def value_column(metric: str, ratio: int, kind: str = "") -> str:
+    """Column name: ``psnr_x100`` (ours), ``psnr_x100_paper``, ``psnr_x100_diff``."""
+    return f"{metric}_x{ratio}" + (f"_{kind}" if kind else "")
+
+
+def table_ratios(df: pd.DataFrame) -> list[int]:
+    """The ratios of a table built by ``build_table``, in column order."""
+    return [int(m.group(1)) for c in df.columns if (m := re.fullmatch(r"psnr_x(\d+)", c))]
+
+
+def _read_csv(path, columns: list[str], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ExpodiffError(f"{path}: {what} not found")
+    df = pd.read_csv(path)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ExpodiffError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
+    return df
+
+
+def _our_values(summary: pd.DataFrame, path, method: str, steps: int, ratio: int) -> dict[str, float]:
+    """Our PSNR/SSIM for one ratio: the final prediction of the ``steps``-step run (baseline: 1 step)."""
+    n_steps = steps if method == "ours" else 1
+    rows = summary[(summary["ratio"] == ratio) & (summary["n_steps"] == n_steps) & (summary["step"] == n_steps)]
+    if len(rows) != 1:
+        found = "no row" if rows.empty else f"{len(rows)} rows"
+        raise ExpodiffError(f"{path}: {found} for ratio {ratio}, n_steps {n_steps}, step {n_steps} (expected one)")
+    return {metric: float(rows[metric].iloc[0]) for metric in METRICS}
+
+
+def _paper_values(paper: pd.DataFrame, key: dict) -> dict[str, float]:
+    """The paper's PSNR/SSIM for one cell, NaN where the paper has no such cell."""
+    mask = pd.Series(True, index=paper.index)
+    for column, value in key.items():
+        mask &= paper[column].astype(str) == str(value)
+    rows = paper[mask]
+    if len(rows) > 1:
+        raise ExpodiffError(f"paper results: {len(rows)} rows for {key}")
+    return {metric: float(rows[metric].iloc[0]) if len(rows) else math.nan for metric in METRICS}
+
+
+def build_table(table_cfg: dict, summaries: Mapping[str, str | os.PathLike], paper_csv) -> pd.DataFrame:
+    """One row per (table row, method); per ratio and metric: ours, paper, ours − paper.
+
+    ``table_cfg`` is a ``tables.<name>`` config entry (``paper_table``, ``dataset``, ``steps``,
+    ``ratios``, ``rows`` of ``{label, backbone, data, baseline, ours}``); ``summaries`` maps each
+    variant named in the rows to its ``summary.csv``. A row's variant that is null is "not run":
+    its cells read "not run" (the paper's value is still given, the difference is empty).
+    """
+    paper = _read_csv(paper_csv, PAPER_COLUMNS, "paper results")
+    steps = int(table_cfg["steps"])
+    ratios = [int(r) for r in table_cfg["ratios"]]
+    loaded: dict[str, pd.DataFrame] = {}
+    records = []
+    for row in table_cfg["rows"]:
+        for method in METHODS:
+            variant = row[method]
+            record = {c: row[c] for c in ("label", "backbone", "data")} | {"method": method, "variant": variant or ""}
+            if variant is not None:
+                if variant not in summaries:
+                    raise ExpodiffError(f"table row {row['label']!r}: no summary given for variant {variant!r}")
+                if variant not in loaded:
+                    loaded[variant] = _read_csv(summaries[variant], SUMMARY_COLUMNS, "evaluation summary")
+            for ratio in ratios:
+                key = dict(
+                    table=table_cfg["paper_table"], dataset=str(table_cfg["dataset"]).upper(), ratio=ratio,
+                    backbone=row["backbone"], data=row["data"], method=method,
+                )  # fmt: skip
+                theirs = _paper_values(paper, key)
+                ours = (
+                    _our_values(loaded[variant], summaries[variant], method, steps, ratio)
+                    if variant is not None
+                    else None
+                )
+                for metric in METRICS:
+                    record[value_column(metric, ratio)] = ours[metric] if ours else NOT_RUN
+                    record[value_column(metric, ratio, "paper")] = theirs[metric]
+                    record[value_column(metric, ratio, "diff")] = ours[metric] - theirs[metric] if ours else math.nan
+            records.append(record)
+    columns = ID_COLUMNS + [
+        value_column(metric, ratio, kind) for ratio in ratios for metric in METRICS for kind in ("", "paper", "diff")
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _number(value, digits: int, signed: bool = False) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return text.replace("-", "−")
+
+
+def _cell(row: pd.Series, metric: str, ratio: int) -> tuple[str, str, str]:
+    """(ours, paper, difference) of one cell as text."""
+    digits = DIGITS[metric]
+    return (
+        _number(row[value_column(metric, ratio)], digits),
+        _number(row[value_column(metric, ratio, "paper")], digits),
+        _number(row[value_column(metric, ratio, "diff")], digits, signed=True),
+    )
+
+
+def to_markdown(df: pd.DataFrame, caption: str) -> str:
+    """Caption, then one column per ratio and metric, each cell "ours (paper; ours − paper)"."""
+    ratios = table_ratios(df)
+    headers = ["Training data", "Method"] + [f"×{r} {m.upper()}" for r in ratios for m in METRICS]
+    body = []
+    for _, row in df.iterrows():
+        cells = []
+        for ratio in ratios:
+            for metric in METRICS:
+                ours, paper, diff = _cell(row, metric, ratio)
+                cells.append(f"{ours} ({paper}; {diff})")
+        body.append([row["label"], "w/ Ours" if row["method"] == "ours" else "baseline"] + cells)
+    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    note = "Cells: ours (paper; ours − paper). " + f'"{NOT_RUN}": the variant is not configured.'
+    return f"**{caption}**\n\n{table}\n\n{note}\n"
+
+
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text)).replace("×", r"$\times$").replace("−", "$-$").replace("–", "--")
+
+
+def to_latex(df: pd.DataFrame, caption: str, label: str = "") -> str:
+    """A booktabs table: ratio groups of PSNR and SSIM; each cell ours with (paper, difference) below it in small type."""
+    ratios = table_ratios(df)
+    n = len(ratios) * len(METRICS)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(caption)}}}",
+    ]
+    if label:
+        lines.append(rf"\label{{{latex_escape(label)}}}")
+    lines += [
+        r"\begin{tabular}{ll" + "c" * n + "}",
+        r"\toprule",
+        " & ".join(["", ""] + [rf"\multicolumn{{2}}{{c}}{{$\times${r}}}" for r in ratios]) + r" \\",
+        "".join(rf"\cmidrule(lr){{{3 + 2 * i}-{4 + 2 * i}}}" for i in range(len(ratios))),
+        " & ".join(["Training data", "Method"] + [m.upper() for _ in ratios for m in METRICS]) + r" \\",
+        r"\midrule",
+    ]
+    for _, row in df.iterrows():
+        cells = []
+        for ratio in ratios:
+            for metric in METRICS:
+                ours, paper, diff = (latex_escape(t) for t in _cell(row, metric, ratio))
+                cells.append(rf"{ours} {{\scriptsize ({paper}, {diff})}}")
+        method = "w/ Ours" if row["method"] == "ours" else "baseline"
+        lines.append(" & ".join([latex_escape(row["label"]), method] + cells) + r" \\")
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\par\smallskip{\footnotesize Cells: ours (paper, ours $-$ paper); ``not run'': the variant is not configured.}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, csv, md, tex, caption: str) -> None:
+    """Write the table as CSV (full precision), Markdown and LaTeX, each atomically."""
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_text_atomic(md, to_markdown(df, caption))
+    write_text_atomic(tex, to_latex(df, caption, label=f"tab:{Path(tex).stem}"))

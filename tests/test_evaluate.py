@@ -1,0 +1,87 @@
+"""Per-step evaluation on packed SID- and ELD-like sets from real DNG files."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio
+
+from expodiff.checkpoint import save_checkpoint
+from expodiff.data.eld import eld_eval_pairs
+from expodiff.data.eval_sets import pack_eval_set
+from expodiff.data.sid import sid_eval_pairs
+from expodiff.evaluate import PER_IMAGE_COLUMNS, evaluate_variant
+from expodiff.metrics import psnr_ssim
+from expodiff.model import MethodSpec
+
+CAMERA = "src/expodiff/resources/camera_params/SonyA7S2.json"
+
+
+@pytest.fixture(scope="module")
+def eval_sets(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalsets")
+    sid = pack_eval_set(sid_eval_pairs(tiny_data / "SID", ["10185", "20188"], [100, 250, 300]), root / "sid", crop=16)
+    eld = pack_eval_set(eld_eval_pairs(tiny_data / "ELD", "SonyA7S2", [1], [100, 200]), root / "eld")
+    return {"sid": sid, "eld": eld}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    paths = {}
+    for method in ("baseline", "ours"):
+        net = MethodSpec("unet", method).build()
+        paths[method] = root / f"{method}.pt"
+        save_checkpoint(paths[method], net, None, epoch=1, iterations=1)
+    return paths
+
+
+def test_metrics_follow_skimage_on_hwc_255():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0, 1, (4, 24, 24)).astype(np.float32)
+    out = np.clip(gt + rng.normal(0, 0.05, gt.shape), 0, 1).astype(np.float32)
+    psnr, ssim = psnr_ssim(gt, out)
+    expected = peak_signal_noise_ratio(gt.transpose(1, 2, 0) * 255.0, out.transpose(1, 2, 0) * 255.0, data_range=255)
+    assert psnr == pytest.approx(expected, rel=1e-9)
+    assert 0 < ssim < 1
+    assert psnr_ssim(gt, gt)[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("dataset,ratios,n_images", [("sid", [100, 250, 300], 6), ("eld", [100, 200], 6)])
+def test_per_step_rows_and_summary(eval_sets, checkpoints, tmp_path, dataset, ratios, n_images):
+    variant = {"name": "unet-pg-ours", "backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False}
+    per_image, summary_csv = tmp_path / "per_image.csv", tmp_path / "summary.csv"
+    summary = evaluate_variant(checkpoints["ours"], eval_sets[dataset], variant, [1, 2, 3], True, 2018, CAMERA,
+                               per_image, summary_csv)
+    rows = pd.read_csv(per_image, dtype={"scene": str})
+    assert list(rows.columns) == PER_IMAGE_COLUMNS
+    # every image, every run of n steps, every step of it: n_images × (1 + 2 + 3)
+    assert len(rows) == n_images * 6
+    assert sorted(rows.ratio.unique()) == ratios
+    assert set(zip(rows.n_steps, rows.step)) == {(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3)}
+    assert np.isfinite(rows.psnr).all() and rows.ssim.between(-1, 1).all()
+    on_disk = pd.read_csv(summary_csv)
+    assert len(on_disk) == len(ratios) * 6 and (on_disk["count"] == n_images // len(ratios)).all()
+    mean = rows[(rows.ratio == ratios[0]) & (rows.n_steps == 3) & (rows.step == 3)].psnr.mean()
+    assert on_disk.query(f"ratio == {ratios[0]} and n_steps == 3 and step == 3").psnr.item() == pytest.approx(mean, abs=1e-5)
+    assert len(summary) == len(on_disk)
+
+
+def test_baseline_has_one_step_and_is_seed_free(eval_sets, checkpoints, tmp_path):
+    variant = {"name": "unet-pg-base", "backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False}
+    a = evaluate_variant(checkpoints["baseline"], eval_sets["sid"], variant, [1, 2, 3, 4], True, 1, CAMERA,
+                         tmp_path / "a.csv", tmp_path / "as.csv")
+    b = evaluate_variant(checkpoints["baseline"], eval_sets["sid"], variant, [1, 2, 3, 4], True, 2, CAMERA,
+                         tmp_path / "b.csv", tmp_path / "bs.csv")
+    assert set(a.n_steps) == {1} and set(a.step) == {1}
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_oracle_correction_changes_the_numbers(eval_sets, checkpoints, tmp_path):
+    variant = {"name": "v", "backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False}
+    with_oracle = evaluate_variant(checkpoints["ours"], eval_sets["sid"], variant, [1], True, 0, CAMERA,
+                                   tmp_path / "a.csv", tmp_path / "as.csv")
+    without = evaluate_variant(checkpoints["ours"], eval_sets["sid"], variant, [1], False, 0, CAMERA,
+                               tmp_path / "b.csv", tmp_path / "bs.csv")
+    assert not np.allclose(with_oracle.psnr, without.psnr)
