@@ -132,6 +132,13 @@ def cmd_calibrate(args) -> None:
     print(f"wrote {args.out}")
 
 
+def cmd_download(args) -> None:
+    from expodiff.download import download
+
+    path = download(args.url, args.out, sha256=args.sha256, size=args.size)
+    print(f"{path}: complete and verified")
+
+
 def cmd_train(args) -> None:
     from expodiff.config import get_variant, load_config
     from expodiff.train import train_variant
@@ -208,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="parameter JSON (ELD release format + per-ISO table)")
     p.add_argument("--plots", default=None, help="directory for ptc.png, ppcc.png, scales.png")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("download", help="download one file: resumable, verified, renamed into place")
+    p.add_argument("url", help="http(s) URL, or gdrive:FILE_ID")
+    p.add_argument("--out", required=True, help="final path; the transfer goes to OUT.part first")
+    p.add_argument("--sha256", default=None, help="expected SHA-256 (hex)")
+    p.add_argument("--size", type=int, default=None, help="expected size in bytes")
+    p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("train", help="train one variant of a config")
     p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")
