@@ -2,7 +2,6 @@
 format, and a run stopped mid-way resumes to the same result as an uninterrupted one."""
 
 import csv
-import json
 from importlib.resources import files
 
 import pytest
@@ -83,3 +82,22 @@ def test_unknown_training_data_is_named(patches, tmp_path):
     variant = {"name": "unet-xx-ours", "backbone": "unet", "data": "xx", "method": "ours"}
     with pytest.raises(ConfigError, match="unet-xx-ours"):
         train_variant(variant, TRAINING, patches, CAMERA, tmp_path)
+
+
+def test_paired_real_training(tiny_data, tmp_path):
+    from expodiff.data.pairs import PairStore, build_pair_store
+    from expodiff.data.sid import sid_train_pairs
+
+    pairs = sid_train_pairs(tiny_data / "SID")
+    store_dir = build_pair_store(pairs, tmp_path / "pairs")
+    store = PairStore(store_dir)
+    assert len(store) == len(pairs)
+    short, long = store.crop(0, 16, __import__("numpy").random.default_rng(0))
+    assert short.shape == long.shape == (4, 16, 16) and 0 <= short.max() <= 1
+    assert short.mean() < long.mean()  # the short exposure is darker before amplification
+    variant = {"name": "unet-paired-ours", "backbone": "unet", "data": "paired", "method": "ours", "concat_origin": True}
+    final = train_variant(variant, {**TRAINING, "epochs": 1}, store_dir, CAMERA, tmp_path / "run", patch_size=16)
+    state = torch.load(final, weights_only=True)
+    assert state["netG"]["conv1_1.weight"].shape[1] == 12
+    with pytest.raises(ConfigError, match="patch_size"):
+        train_variant(variant, TRAINING, store_dir, CAMERA, tmp_path / "run2")

@@ -14,6 +14,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,11 @@ from tqdm import tqdm
 
 from expodiff.checkpoint import load_checkpoint, save_checkpoint
 from expodiff.correction import oracle_illumination_correct
+from expodiff.data.pairs import PairStore
 from expodiff.data.patches import PatchStore
 from expodiff.errors import ConfigError
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
-from expodiff.noise import NOISE_MODELS, NoiseParams, add_noise, sample_noise_params
+from expodiff.noise import NOISE_MODELS, add_noise, k_from_iso, sample_noise_params
 from expodiff.scheduler import ExposureScheduler, reexpose
 
 LOG_FIELDS = ("iteration", "epoch", "lr", "loss", "seconds")
@@ -41,15 +43,78 @@ def lr_at(epoch: int, base_lr: float, schedule) -> float:
     return lr
 
 
-def augment(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random horizontal/vertical flips and transpose of a (4,p,p) patch."""
-    if rng.random() < 0.5:
-        patch = patch[:, :, ::-1]
-    if rng.random() < 0.5:
-        patch = patch[:, ::-1, :]
-    if rng.random() < 0.5:
-        patch = patch.transpose(0, 2, 1)
-    return np.ascontiguousarray(patch)
+def augment(*patches: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random horizontal/vertical flips and transpose for (4,p,p) patches (input and target)."""
+    flips = rng.random(3) < 0.5
+    out = []
+    for patch in patches:
+        if flips[0]:
+            patch = patch[:, :, ::-1]
+        if flips[1]:
+            patch = patch[:, ::-1, :]
+        if flips[2]:
+            patch = patch.transpose(0, 2, 1)
+        out.append(np.ascontiguousarray(patch))
+    return out
+
+
+@dataclass(frozen=True)
+class TrainBatch:
+    clean: torch.Tensor  # (B,4,p,p) ground truth in [0,1]
+    x_t: torch.Tensor  # (B,4,p,p) amplified noisy input X_T in [0,1]
+    ratio: torch.Tensor  # (B,) exposure ratio
+    K: torch.Tensor  # (B,) system gain, DN/e⁻
+
+
+class SyntheticNoiseSource:
+    """Clean long-exposure patches + a noise model with per-patch parameters (P+G or ELD)."""
+
+    def __init__(self, directory, noise: str, camera: dict, training: dict):
+        self.store, self.noise, self.camera = PatchStore(directory), noise, camera
+        self.K_range, self.ratio_range = tuple(training["K_range"]), tuple(training["ratio_range"])
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+        clean = torch.from_numpy(np.stack([augment(self.store[i], rng=rng)[0] for i in indices]))
+        params = sample_noise_params(self.noise, self.camera, len(indices), K_range=self.K_range,
+                                     ratio_range=self.ratio_range, generator=generator)
+        x_t = add_noise(self.noise, clean, params, generator)
+        return TrainBatch(clean, x_t, params.ratio, params.K)
+
+
+class PairedSource:
+    """Real (short, long) pairs: random crops, X_T = clip(short·r, 0, 1), K from the short's EXIF ISO."""
+
+    def __init__(self, directory, camera: dict, patch_size: int):
+        self.store, self.camera, self.size = PairStore(directory), camera, int(patch_size)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+        shorts, longs, ratios, Ks = [], [], [], []
+        for i in indices:
+            short, long = augment(*self.store.crop(i, self.size, rng), rng=rng)
+            rec = self.store.pairs[i]
+            shorts.append(np.clip(short * rec["ratio"], 0, 1))
+            longs.append(long)
+            ratios.append(float(rec["ratio"]))
+            Ks.append(k_from_iso(rec["iso"], self.camera))
+        as_t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+        return TrainBatch(torch.from_numpy(np.stack(longs)), torch.from_numpy(np.stack(shorts)), as_t(ratios), as_t(Ks))
+
+
+def make_source(data: str, directory, camera: dict, training: dict, patch_size: int | None):
+    """The training data of a variant: a synthetic noise model on clean patches, or real pairs."""
+    if data in NOISE_MODELS:
+        return SyntheticNoiseSource(directory, data, camera, training)
+    if data == "paired":
+        if not patch_size:
+            raise ConfigError("paired training needs patch_size (config patches.size)")
+        return PairedSource(directory, camera, patch_size)
+    raise ConfigError(f"unknown training data {data!r}; known: {', '.join([*NOISE_MODELS, 'paired'])}")
 
 
 def fingerprint(variant: dict, training: dict) -> str:
@@ -58,12 +123,13 @@ def fingerprint(variant: dict, training: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def ours_loss(net, spec, clean, x_t, params: NoiseParams, step_weights, n_steps, oracle, rng, generator):
+def ours_loss(net, spec, batch: TrainBatch, step_weights, n_steps, oracle, rng, generator):
     """Σ_t w_t·term_t over one sampled exposure ladder (protocol §5, training)."""
     total = 0.0
+    clean, x_t = batch.clean, batch.x_t
     for b in range(clean.shape[0]):  # ladders differ per sample: one sample at a time
         y, x_tb = clean[b : b + 1], x_t[b : b + 1]
-        ratio, K = int(params.ratio[b]), float(params.K[b])
+        ratio, K = int(batch.ratio[b]), float(batch.K[b])
         levels = ExposureScheduler.sample_training_levels(ratio, n_steps, rng)
         x_l = x_tb
         for idx in range(len(levels) - 1):
@@ -87,19 +153,23 @@ def train_variant(
     log_csv=None,
     save_every: int = 500,
     max_iterations: int | None = None,
+    patch_size: int | None = None,
 ) -> Path:
     """Train ``variant`` (config entry with "name") with ``training`` settings; return model_final.pt.
 
-    ``max_iterations`` stops early (for tests of resuming), leaving only model_latest.pt.
+    ``patches_dir`` is the variant's training data: a patch store (synthetic noise) or a pair
+    store (paired real data, cropped to ``patch_size``). ``max_iterations`` stops early (for
+    tests of resuming), leaving only model_latest.pt.
     """
-    if variant.get("data") not in NOISE_MODELS:
-        raise ConfigError(f"variants.{variant.get('name')}.data: {variant.get('data')!r} is not a known training data kind ({', '.join(NOISE_MODELS)})")
     spec = MethodSpec.from_variant(variant)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_csv = Path(log_csv) if log_csv else out_dir / "train_log.csv"
     camera = json.loads(Path(camera_json).read_text())
-    store = PatchStore(patches_dir)
+    try:
+        store = make_source(variant.get("data"), patches_dir, camera, training, patch_size)
+    except ConfigError as err:
+        raise ConfigError(f"variants.{variant.get('name')}.data: {err}") from err
     seed, batch = int(training["seed"]), int(training["batch_size"])
     n_steps = int(training["diffusion_steps"])
     iters_per_epoch = math.ceil(len(store) / batch)
@@ -143,15 +213,11 @@ def train_variant(
             order = np.random.default_rng([seed, epoch]).permutation(len(store))
             rng = np.random.default_rng([seed, epoch, pos])
             generator = torch.Generator().manual_seed(seed * 1_000_003 + it)
-            idx = order[pos * batch : (pos + 1) * batch]
-            clean = torch.from_numpy(np.stack([augment(store[i], rng) for i in idx]))
-            noise = sample_noise_params(variant["data"], camera, len(idx), K_range=tuple(training["K_range"]),
-                                        ratio_range=tuple(training["ratio_range"]), generator=generator)
-            x_t = add_noise(variant["data"], clean, noise, generator)
+            data = store.batch(order[pos * batch : (pos + 1) * batch], rng, generator)
             if spec.method == "baseline":
-                loss = F.l1_loss(baseline_forward(net, spec, x_t), clean)
+                loss = F.l1_loss(baseline_forward(net, spec, data.x_t), data.clean)
             else:
-                loss = ours_loss(net, spec, clean, x_t, noise, step_weights, n_steps,
+                loss = ours_loss(net, spec, data, step_weights, n_steps,
                                  bool(training["oracle_correction"]), random.Random(f"{seed}-{it}"), generator)
             optimizer.zero_grad()
             loss.backward()
