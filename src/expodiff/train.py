@@ -25,6 +25,7 @@ from tqdm import tqdm
 from expodiff.checkpoint import load_checkpoint, save_checkpoint
 from expodiff.correction import oracle_illumination_correct
 from expodiff.data.pairs import PairStore
+from expodiff.ddim import DDIMScheduler
 from expodiff.data.patches import PatchStore
 from expodiff.errors import ConfigError
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
@@ -144,6 +145,15 @@ def ours_loss(net, spec, batch: TrainBatch, step_weights, n_steps, oracle, rng, 
     return total / clean.shape[0]
 
 
+def ddim_loss(net, batch: TrainBatch, scheduler: DDIMScheduler, generator) -> torch.Tensor:
+    """ε-prediction loss of the conditional diffusion baseline at a random time step."""
+    x0 = 2 * batch.clean - 1
+    noise = torch.randn(x0.shape, generator=generator)
+    t = torch.randint(0, scheduler.num_train_timesteps, (x0.shape[0],), generator=generator)
+    net_in = torch.cat([scheduler.add_noise(x0, noise, t), 2 * batch.x_t - 1], dim=1)
+    return F.mse_loss(net(net_in, t), noise)
+
+
 def train_variant(
     variant: dict,
     training: dict,
@@ -200,6 +210,7 @@ def train_variant(
                         variant=dict(variant), spec={"backbone": spec.backbone, "method": spec.method,
                                                      "concat_origin": spec.concat_origin})
 
+    ddim = DDIMScheduler()
     net.train()
     t0 = time.time()
     end = total_iters if max_iterations is None else min(total_iters, max_iterations)
@@ -216,6 +227,8 @@ def train_variant(
             data = store.batch(order[pos * batch : (pos + 1) * batch], rng, generator)
             if spec.method == "baseline":
                 loss = F.l1_loss(baseline_forward(net, spec, data.x_t), data.clean)
+            elif spec.method == "ddim":
+                loss = ddim_loss(net, data, ddim, generator)
             else:
                 loss = ours_loss(net, spec, data, step_weights, n_steps,
                                  bool(training["oracle_correction"]), random.Random(f"{seed}-{it}"), generator)

@@ -1,0 +1,55 @@
+"""The DDIM sampler of the conditional diffusion baseline, with a dummy model and exact numbers."""
+
+import pytest
+import torch
+
+from expodiff.ddim import DDIMScheduler
+from expodiff.nets.cond_unet import CondUNet, CondUNetConfig
+
+
+def test_timesteps_trailing_spacing():
+    s = DDIMScheduler()
+    s.set_timesteps(1)
+    assert s.timesteps.tolist() == [999]
+    s.set_timesteps(4)
+    assert s.timesteps.tolist() == [999, 749, 499, 249]
+    with pytest.raises(ValueError):
+        s.set_timesteps(0)
+
+
+def test_step_requires_set_timesteps():
+    with pytest.raises(RuntimeError, match="set_timesteps"):
+        DDIMScheduler().step(torch.zeros(1), 0, torch.zeros(1))
+
+
+def test_oracle_noise_model_recovers_x0_exactly():
+    # a model that returns the true noise makes DDIM (η = 0) land on x_0 at every step count
+    s = DDIMScheduler()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(1, 4, 8, 8, generator=g) * 2 - 1
+    noise = torch.randn(x0.shape, generator=g)
+    for n in (1, 2, 3, 5, 8, 10):
+        s.set_timesteps(n)
+        sample = s.add_noise(x0, noise, s.timesteps[:1])
+        for i in range(n):
+            a = s.alphas_cumprod[int(s.timesteps[i])].float()
+            eps = (sample - a.sqrt() * x0) / (1 - a).sqrt()
+            sample = s.step(eps, i, sample).prev_sample
+        torch.testing.assert_close(sample, x0, atol=1e-4, rtol=0)
+
+
+def test_zero_model_scales_sample_by_alpha_ratio():
+    s = DDIMScheduler()
+    s.set_timesteps(2)
+    out = s.step(torch.zeros(1), 0, torch.ones(1))
+    a_t, a_prev = s.alphas_cumprod[999].item(), s.alphas_cumprod[499].item()
+    assert out.pred_original_sample.item() == pytest.approx(1 / a_t**0.5, rel=1e-6)
+    assert out.prev_sample.item() == pytest.approx((a_prev / a_t) ** 0.5, rel=1e-6)
+
+
+def test_cond_unet_shapes_and_time_dependence():
+    net = CondUNet(CondUNetConfig())
+    x = torch.rand(2, 8, 32, 32)
+    a, b = net(x, torch.tensor([0, 0])), net(x, torch.tensor([500, 500]))
+    assert a.shape == (2, 4, 32, 32)
+    assert not torch.allclose(a, b)
