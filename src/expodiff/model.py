@@ -3,7 +3,7 @@
 The backbone is a plain image-to-image network (its state dict is the released ``netG``);
 the methods assemble its input and interpret its output:
 
-- baseline: X_T (4 ch) → 4 ch, clipped (UNet).
+- baseline: X_T (4 ch) → 4 ch, clipped (UNet); NAFNet adds X_T back before clipping.
 - ours: [X_l, X_l·l/(r·K), (X_T)] → [c0, X̂, R]; M = sigmoid(c0);
   out = clip(X̂)·M + clip(R + X_l)·(1 − M)   (adaptive residual).
 """
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from expodiff.errors import ConfigError
-from expodiff.nets import build_net
+from expodiff.nets import BASELINE_ADDS_INPUT, build_net
 from expodiff.scheduler import photon_map
 
 METHODS = ("baseline", "ours")
@@ -74,5 +74,9 @@ def ours_forward(net: nn.Module, spec: MethodSpec, x_l, x_t, level, ratio, K) ->
 
 
 def baseline_forward(net: nn.Module, spec: MethodSpec, x_t: torch.Tensor) -> torch.Tensor:
-    """Feed-forward: one pass on X_T; the UNet's output is clipped to [0, 1]."""
-    return net(x_t).clamp(0, 1)
+    """Feed-forward: one pass on X_T, clipped to [0, 1]. The UNet's output is the image; NAFNet
+    adds X_T back first (global residual, ``BASELINE_ADDS_INPUT``), as the original's NAFNet does."""
+    out = net(x_t)  # (B, 4, H, W)
+    if spec.backbone in BASELINE_ADDS_INPUT:
+        out = out + x_t
+    return out.clamp(0, 1)

@@ -150,11 +150,20 @@ def to_markdown(df: pd.DataFrame, caption: str) -> str:
     return f"**{caption}**\n\n{table}\n\n{note}\n"
 
 
-_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text)).replace("×", r"$\times$").replace("−", "$-$").replace("–", "--")
+    return (
+        "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+        .replace("×", r"$\times$")
+        .replace("−", "$-$")
+        .replace("–", "--")
+    )
 
 
 def to_latex(df: pd.DataFrame, caption: str, label: str = "") -> str:

@@ -91,3 +91,17 @@ def read_eval_index(out_dir: str | os.PathLike) -> pd.DataFrame:
     for col in ("input_npy", "gt_npy"):
         df[col] = [str(out_dir / p) for p in df[col]]
     return df
+
+
+def pack_dataset(kind: str, root, camera: str, scenes, ratios, out_dir, crop: int | None = None) -> Path:
+    """Select a dataset's evaluation pairs by its layout (``sid`` or ``eld``) and pack them."""
+    from expodiff.data.eld import eld_eval_pairs
+    from expodiff.data.sid import sid_eval_pairs
+
+    if kind == "sid":
+        pairs = sid_eval_pairs(root, [str(s) for s in scenes], [int(r) for r in ratios])
+    elif kind == "eld":
+        pairs = eld_eval_pairs(root, camera, [int(s) for s in scenes], [int(r) for r in ratios])
+    else:
+        raise ConfigError(f"unknown evaluation dataset kind {kind!r}; known: sid, eld")
+    return pack_eval_set(pairs, out_dir, crop=crop)

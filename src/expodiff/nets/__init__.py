@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from expodiff.errors import ConfigError
+from expodiff.nets.nafnet import NAFNet, NAFNetConfig
 from expodiff.nets.unet import UNet, UNetConfig
 
-BACKBONES = {"unet": (UNet, UNetConfig)}
+# name → (network class, config factory taking in_channels and out_channels)
+BACKBONES = {
+    "unet": (UNet, UNetConfig),
+    # NAFNet-1, the original's `--netG naf`: width 16, one middle block, no encoder/decoder stages
+    "naf1": (NAFNet, NAFNetConfig),
+    # NAFNet-2, the original's `--netG naf2`
+    "naf2": (NAFNet, partial(NAFNetConfig, enc_blk_nums=(2, 2, 4, 4), middle_blk_num=12, dec_blk_nums=(2, 2, 2, 2))),
+}
+
+# Backbones whose feed-forward baseline adds its input back before clipping (protocol §4): the
+# original NAFNet's non-adaptive branch does `x + inp`, UNetSeeInDark (resid=False) does not.
+BASELINE_ADDS_INPUT = frozenset({"naf1", "naf2"})
 
 
 def build_net(backbone: str, in_channels: int, out_channels: int) -> nn.Module:

@@ -1,0 +1,42 @@
+# expodiff: the two everyday commands are `make demo` and `make test`.
+# Everything runs in ./.venv (no conda needed); `snakemake --use-conda` is the
+# alternative for machines with conda (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# extra arguments for pytest, e.g. make test PYTEST_ARGS='-m "not slow"'
+PYTEST_ARGS ?=
+# extra arguments for snakemake, e.g. make demo SNAKEMAKE_ARGS=-n
+SNAKEMAKE_ARGS ?=
+
+.PHONY: venv demo test lint dag
+
+venv: $(STAMP)
+
+# torch first (the CPU build is the pinned 2.13.0), then the package with the workflow and
+# test tools; re-run only when pyproject.toml changes
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[workflow,test]'
+	touch $@
+
+demo: venv
+	$(BIN)/snakemake --cores all --workflow-profile profiles/demo $(SNAKEMAKE_ARGS) demo
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+
+dag: venv
+	@if command -v dot >/dev/null; then \
+		mkdir -p results && $(BIN)/snakemake --dag $(SNAKEMAKE_ARGS) | dot -Tsvg > results/dag.svg && echo "wrote results/dag.svg"; \
+	else \
+		$(BIN)/snakemake --dag $(SNAKEMAKE_ARGS); \
+	fi
+

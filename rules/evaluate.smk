@@ -1,0 +1,27 @@
+rule evaluate:
+    input:
+        checkpoint="results/train/{variant}/model_final.pt",
+        eval_set="results/eval_sets/{dataset}",
+        camera=get_eval_camera_json,
+        code=get_library_sources("evaluate"),
+    output:
+        per_image="results/eval/{variant}/{dataset}/per_image.csv",
+        summary="results/eval/{variant}/{dataset}/summary.csv",
+    log:
+        "logs/evaluate/{variant}/{dataset}.log",
+    benchmark:
+        "benchmarks/out/evaluate/{variant}/{dataset}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        runtime=480,
+        gpu=1,
+    params:
+        variant=get_variant,
+        steps=get_eval_steps,
+        oracle=config["evaluation"]["oracle_correction"],
+        seed=config["evaluation"]["seed"],
+    script:
+        "../workflow/scripts/evaluate.py"

@@ -1,0 +1,33 @@
+# Snakemake deletes a job's outputs before it runs and after it fails, so only files
+# written at the very end are outputs: model_final.pt (written once training completes)
+# and train_log.csv. The resume state (model_latest.pt) and the model_{epoch:03d}.pt
+# checkpoints are not outputs: an interrupted training resumes from model_latest.pt.
+
+
+rule train:
+    input:
+        patches="results/patches/sid_train/patches.npy",
+        meta="results/patches/sid_train/meta.json",
+        camera=f"results/calibration/{config['camera']}.json",
+        code=get_library_sources("train"),
+    output:
+        model="results/train/{variant}/model_final.pt",
+        log_csv="results/train/{variant}/train_log.csv",
+    log:
+        "logs/train/{variant}.log",
+    benchmark:
+        "benchmarks/out/train/{variant}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        runtime=4320,
+        gpu=1,
+    params:
+        variant=get_variant,
+        training=config["training"],
+        patches_dir=lambda w, input: os.path.dirname(input.meta),
+        out_dir=lambda w, output: os.path.dirname(output.model),
+    script:
+        "../workflow/scripts/train.py"

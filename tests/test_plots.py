@@ -1,0 +1,53 @@
+"""expodiff.plots: the step figure is written as valid PNG and PDF, and checks its inputs."""
+
+from importlib.resources import files
+
+import pandas as pd
+import pytest
+
+from expodiff.errors import ExpodiffError
+from expodiff.plots import plot_step_curve, step_curve
+
+STEP_CSV = files("expodiff") / "resources" / "step_curve.csv"
+COLUMNS = ["variant", "dataset", "camera", "ratio", "n_steps", "step", "psnr", "ssim", "count"]
+
+
+@pytest.fixture
+def summaries(tmp_path):
+    ours = [
+        ("ours", "sid", "SonyA7S2", ratio, n, s, 30.0 + ratio / 100 + n + s / 10, 0.7 + s / 100, 15)
+        for ratio in (100, 250)
+        for n in (1, 2, 3, 4)
+        for s in range(1, n + 1)
+    ]
+    base = [("base", "sid", "SonyA7S2", ratio, 1, 1, 33.0, 0.75, 15) for ratio in (100, 250)]
+    paths = {"ours": tmp_path / "ours.csv", "base": tmp_path / "base.csv"}
+    pd.DataFrame(ours, columns=COLUMNS).to_csv(paths["ours"], index=False)
+    pd.DataFrame(base, columns=COLUMNS).to_csv(paths["base"], index=False)
+    return paths
+
+
+def test_step_curve_takes_the_final_step_of_each_run(summaries):
+    curve = step_curve(pd.read_csv(summaries["ours"]), ratio=100)
+    assert list(curve["n_steps"]) == [1, 2, 3, 4]
+    assert list(curve["step"]) == [1, 2, 3, 4]
+    assert curve["psnr"].tolist() == pytest.approx([32.1, 33.2, 34.3, 35.4])
+    assert list(step_curve(pd.read_csv(summaries["ours"]), ratio=100, steps=[2, 3])["n_steps"]) == [2, 3]
+
+
+def test_png_and_pdf_are_valid(summaries, tmp_path):
+    png, pdf = tmp_path / "plots" / "steps.png", tmp_path / "plots" / "steps.pdf"
+    plot_step_curve(summaries["ours"], summaries["base"], STEP_CSV, 100, png, pdf, steps=[1, 2, 3, 4])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.read_bytes().rstrip().endswith(b"%%EOF")
+    assert sorted(p.name for p in png.parent.iterdir()) == ["steps.pdf", "steps.png"]
+
+
+def test_missing_ratio_or_steps_name_the_file(summaries, tmp_path):
+    png, pdf = tmp_path / "s.png", tmp_path / "s.pdf"
+    with pytest.raises(ExpodiffError, match="ours.csv.*ratio 300"):
+        plot_step_curve(summaries["ours"], summaries["base"], STEP_CSV, 300, png, pdf)
+    with pytest.raises(ExpodiffError, match=r"ours.csv.*n_steps \[5\]"):
+        plot_step_curve(summaries["ours"], summaries["base"], STEP_CSV, 100, png, pdf, steps=[1, 5])
+    assert not png.exists() and not pdf.exists()

@@ -1,0 +1,218 @@
+"""The Snakemake workflow itself, run as a user would (snakemake in a subprocess).
+
+Lint, dry runs of the paper and demo configs (the paper's without any data), config errors
+that name their key, code-change reruns, and (slow) the whole demo DAG.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "configs", "rules", "workflow", "schemas", "profiles", "envs"]
+
+pytestmark = pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake is not installed beside python")
+
+
+def snakemake(*args, cwd=REPO, check=None) -> subprocess.CompletedProcess:
+    """Run snakemake; ``check`` True/False asserts success/failure and shows the output if not.
+
+    Targets go first: --configfile takes every argument after it.
+    """
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "--nolock", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    out = proc.stdout + proc.stderr
+    if check is True:
+        assert proc.returncode == 0, out
+    elif check is False:
+        assert proc.returncode != 0, out
+    proc.out = out
+    return proc
+
+
+def job_counts(out: str) -> dict[str, int]:
+    """The dry run's job-stats table as {rule: count}."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split() == ["job", "count"])
+    counts = {}
+    for line in lines[start + 2 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def overlay(tmp_path: Path, name: str, content: dict) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+@pytest.fixture
+def no_data(tmp_path) -> Path:
+    """An overlay pointing the real-data roots at folders that do not exist."""
+    return overlay(
+        tmp_path, "no_data", {"data": {"sid_root": str(tmp_path / "SID"), "eld_root": str(tmp_path / "ELD")}}
+    )
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow and the library's sources (rule inputs) in a fresh folder."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    dest.mkdir(parents=True)
+    for name in WORKFLOW_FILES + ["src"]:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore, symlinks=True)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", check=True)
+    assert "Lints for" not in proc.out
+    assert "Congratulations" in proc.out
+
+
+def test_dry_run_paper_plans_everything_without_data(no_data):
+    proc = snakemake("-n", "--configfile", no_data, check=True)
+    counts = job_counts(proc.out)
+    assert counts["train"] == 2 and counts["evaluate"] == 4
+    assert counts["table"] == 1 and counts["step_plot"] == 1
+    assert counts["dataset_missing"] == 3  # SID train and test lists, the ELD camera folder
+    for variant in ("unet-pg-base", "unet-pg-ours"):
+        assert f"results/train/{variant}/model_final.pt" in proc.out
+    assert "results/tables/table4.csv" in proc.out
+    assert "synthetic_data" not in counts
+
+
+def test_missing_dataset_fails_with_a_clear_message(no_data, tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    sid = tmp_path / "SID" / "Sony_test_list.txt"
+    proc = snakemake(sid, "--cores", "1", "--configfile", no_data, cwd=work, check=False)
+    assert f"SID not found at {sid.parent}" in proc.out
+    assert "issue 6" in proc.out
+
+
+def test_dry_run_demo_overlay():
+    proc = snakemake("-n", "--configfile", "configs/demo.yaml", check=True)
+    counts = job_counts(proc.out)
+    assert counts["synthetic_data"] == 1 and counts["train"] == 2
+    assert "dataset_missing" not in counts
+
+
+def test_dry_run_demo_profile_and_target():
+    proc = snakemake("demo", "-n", "--workflow-profile", "profiles/demo", check=True)
+    assert job_counts(proc.out)["synthetic_data"] == 1
+
+
+def test_demo_target_refuses_the_paper_config(no_data):
+    proc = snakemake("demo", "-n", "--configfile", no_data, check=False)
+    assert "configs/demo.yaml" in proc.out
+
+
+def test_named_table_target(no_data):
+    proc = snakemake("table4", "-n", "--configfile", no_data, check=True)
+    counts = job_counts(proc.out)
+    assert counts["table"] == 1 and "step_plot" not in counts
+
+
+def test_demo_overlay_deep_merges():
+    """--configfile overlays config.yaml key by key: untouched keys keep the paper's values."""
+    proc = snakemake("table4", "-n", "--configfile", "configs/demo.yaml", check=True)
+    assert "Config file config.yaml is extended" in proc.out
+    paper = yaml.safe_load((REPO / "config.yaml").read_text())
+    demo = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
+    assert set(demo) <= set(paper)  # an overlay only overrides existing keys
+
+
+def test_wrong_type_names_the_key(tmp_path):
+    bad = overlay(tmp_path, "bad", {"training": {"epochs": "abc"}})
+    proc = snakemake("-n", "--configfile", bad, check=False)
+    assert "epochs" in proc.out and "'abc'" in proc.out
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    bad = overlay(tmp_path, "bad", {"training": {"epoch": 3}})
+    proc = snakemake("-n", "--configfile", bad, check=False)
+    assert "'epoch'" in proc.out
+
+
+def test_table_row_with_unknown_variant_names_it(tmp_path):
+    rows = yaml.safe_load((REPO / "config.yaml").read_text())["tables"]["table4"]["rows"]
+    rows[0]["ours"] = "unet-pg-nope"
+    bad = overlay(tmp_path, "bad", {"tables": {"table4": {"rows": rows}}})
+    proc = snakemake("-n", "--configfile", bad, check=False)
+    assert "tables.table4.rows[0].ours" in proc.out and "unet-pg-nope" in proc.out
+
+
+def test_step_plot_with_unknown_dataset_names_it(tmp_path):
+    bad = overlay(tmp_path, "bad", {"step_plot": {"dataset": "nowhere"}})
+    proc = snakemake("-n", "--configfile", bad, check=False)
+    assert "step_plot.dataset" in proc.out and "nowhere" in proc.out
+
+
+def test_library_edits_rerun_only_what_uses_them(tmp_path):
+    """Fake a finished demo run, then edit library files and see what a dry run plans."""
+    work = copy_workflow(tmp_path / "wf")
+    demo = ["--configfile", "configs/demo.yaml"]
+    summary = snakemake("--summary", *demo, cwd=work, check=True).stdout.splitlines()
+    outputs = [line.split("\t")[0] for line in summary[1:] if "\t" in line]
+    assert "results/tables/table4.csv" in outputs
+    for out in outputs:
+        path = work / out
+        if out in ("results/data/synthetic",) or out.startswith("results/eval_sets/"):
+            path.mkdir(parents=True)  # directory outputs
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
+    assert "Nothing to be done" in snakemake("-n", *demo, cwd=work, check=True).out
+
+    with open(work / "src" / "expodiff" / "tables.py", "a") as f:
+        f.write("# an edit\n")
+    counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
+    assert counts == {"table": 1, "all": 1, "total": 2}
+
+    with open(work / "src" / "expodiff" / "nets" / "unet.py", "a") as f:
+        f.write("# an edit\n")
+    counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
+    assert counts["train"] == 2 and counts["evaluate"] == 4
+    assert "pack_eval_set" not in counts and "patch_store" not in counts
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    """The whole demo DAG on generated data (needs the complete library; minutes on 2 cores)."""
+    work = copy_workflow(tmp_path / "wf")
+    snakemake("--cores", "all", "--workflow-profile", "profiles/demo", cwd=work, check=True)
+    tables = work / "results" / "tables"
+    for ext in ("csv", "md", "tex"):
+        assert (tables / f"table4.{ext}").stat().st_size > 0
+    assert (work / "results" / "plots" / "steps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(tables / "table4.csv", keep_default_na=False)
+    pg = table[table["label"] == "P+G"]
+    assert list(pg["method"]) == ["baseline", "ours"]
+    for column in ("psnr_x100", "ssim_x100", "psnr_x300", "ssim_x300"):
+        values = pd.to_numeric(pg[column], errors="raise")  # numbers, not "not run"
+        assert values.notna().all()
+    assert (table[table["label"] == "PMN"]["psnr_x100"] == "not run").all()
+    # a second run has nothing to do
+    assert "Nothing to be done" in snakemake("-n", "--workflow-profile", "profiles/demo", cwd=work, check=True).out
