@@ -62,7 +62,13 @@ def get_config_errors():
                             f"{variants[ref][field]!r}, the row needs {wanted!r}"
                         )
     plot = config["step_plot"]
-    for field, method in (("variant", "ours"), ("baseline", "baseline")):
+    for field, method in (
+        ("variant", "ours"),
+        ("baseline", "baseline"),
+        ("ddim", "ddim"),
+    ):
+        if field == "ddim" and plot[field] is None:
+            continue
         if plot[field] not in variants:
             errors.append(
                 f"step_plot.{field}: unknown variant {plot[field]!r} (not in variants)"
@@ -83,24 +89,25 @@ def get_config_errors():
             f"step_plot.steps: {plot['steps']} are not all in evaluation.steps"
         )
     source = config["calibration"]["camera_params"]
-    if (
-        not (source.endswith(".json") or "/" in source)
-        and not get_bundled_camera(source).exists()
-    ):
+    if not is_camera_path(source) and not get_bundled_camera(source).exists():
         errors.append(
             f"calibration.camera_params: {source!r} is neither a bundled camera "
             "(src/expodiff/resources/camera_params/) nor a path to a .json file"
         )
-    for name, dataset in datasets.items():
-        if (
-            dataset["camera"] != config["camera"]
-            and not get_bundled_camera(dataset["camera"]).exists()
-        ):
+    for camera, key in [(config["camera"], "camera")] + [
+        (d["camera"], f"evaluation.datasets.{n}.camera") for n, d in datasets.items()
+    ]:
+        if not get_bundled_camera(camera).exists():
             errors.append(
-                f"evaluation.datasets.{name}.camera: no bundled parameters for "
-                f"{dataset['camera']!r} (only `camera` may use calibration.camera_params)"
+                f"{key}: no bundled parameters for {camera!r} "
+                "(needed for K from ISO, PROTOCOL section 3)"
             )
     return errors
+
+
+def is_camera_path(source):
+    """calibration.camera_params names a file (as expodiff.camera tells them apart)."""
+    return source.endswith(".json") or "/" in source
 
 
 def get_bundled_camera(name):
@@ -187,6 +194,32 @@ def get_library_sources(*modules):
     return sorted(os.path.relpath(f) for f in files)
 
 
+# network files by what builds them: a variant's jobs depend only on its own network's file
+NETWORK_FILES = {
+    "unet": "nets/unet.py",
+    "naf1": "nets/nafnet.py",
+    "naf2": "nets/nafnet.py",
+    "ddim": "nets/cond_unet.py",
+}
+
+
+def get_variant_sources(module):
+    """get_library_sources(module) for one variant, without the other networks' files:
+    editing NAFNet reruns the NAFNet variants' training and evaluation, not the UNet's.
+    """
+
+    def sources(wildcards):
+        variant = config["variants"][wildcards.variant]
+        key = "ddim" if variant["method"] == "ddim" else variant["backbone"]
+        others = {
+            os.path.relpath(LIBRARY / f)
+            for f in set(NETWORK_FILES.values()) - {NETWORK_FILES[key]}
+        }
+        return [f for f in get_library_sources(module) if f not in others]
+
+    return sources
+
+
 def get_resource(*parts):
     """A file bundled with the library (src/expodiff/resources/...)."""
     return os.path.relpath(LIBRARY.joinpath("resources", *parts))
@@ -253,19 +286,31 @@ def get_dataset_marker(wildcards):
 ##### camera parameters #####
 
 
-def get_camera_params_source(wildcards):
-    """Bundled camera name or JSON path for a camera (calibration.camera_params for `camera`)."""
-    if wildcards.camera == config["camera"]:
-        return config["calibration"]["camera_params"]
-    return wildcards.camera
+def get_calibration_frames():
+    """Folder with dark/ and flat/ frames to calibrate `camera` from (calibration.frames)."""
+    return config["calibration"]["frames"]
 
 
-def get_camera_params_file(wildcards):
-    """The file behind get_camera_params_source, so that editing it reruns the export."""
-    source = get_camera_params_source(wildcards)
-    if source.endswith(".json") or "/" in source:  # as expodiff.camera tells them apart
-        return source
-    return os.path.relpath(get_bundled_camera(source))
+def get_calibration_frames_input():
+    """The calibration frames as a DAG input: the generated dataset if they live inside it."""
+    frames = os.path.normpath(get_calibration_frames())
+    if frames == SYNTHETIC_DIR or frames.startswith(SYNTHETIC_DIR + os.sep):
+        return SYNTHETIC_DIR
+    return frames
+
+
+def get_noise_params_file():
+    """The file behind calibration.camera_params, so that editing it reruns the export."""
+    source = config["calibration"]["camera_params"]
+    return (
+        source
+        if is_camera_path(source)
+        else os.path.relpath(get_bundled_camera(source))
+    )
+
+
+def get_bundled_camera_file(wildcards):
+    return os.path.relpath(get_bundled_camera(wildcards.camera))
 
 
 ##### training and evaluation #####
@@ -277,14 +322,43 @@ def get_variant(wildcards):
 
 
 def get_eval_steps(wildcards):
-    """Numbers of network evaluations to run: all of evaluation.steps for `ours`, 1 otherwise."""
-    if config["variants"][wildcards.variant]["method"] == "ours":
-        return config["evaluation"]["steps"]
-    return [1]
+    """Step counts to run: evaluation.steps (ours), evaluation.ddim_steps (ddim), else 1."""
+    method = config["variants"][wildcards.variant]["method"]
+    return {
+        "ours": config["evaluation"]["steps"],
+        "ddim": config["evaluation"]["ddim_steps"],
+    }.get(method, [1])
 
 
 def get_eval_camera_json(wildcards):
-    return f"results/calibration/{get_dataset(wildcards)['camera']}.json"
+    """Release parameters of the dataset's camera: K from the input's ISO."""
+    return f"results/cameras/{get_dataset(wildcards)['camera']}.json"
+
+
+def get_train_store_dir(wildcards, input):
+    """Folder of the training data store (the patch store is tracked by its meta.json)."""
+    return input.store if os.path.isdir(input.store) else os.path.dirname(input.store)
+
+
+NOISE_MODEL_DATA = ("pg", "eld")  # training data synthesised by the camera noise model
+
+
+def get_train_inputs(wildcards):
+    """Training data store and camera file of a variant (for unpack()).
+
+    Noise-model variants read clean patches and the noise parameters (calibrated or
+    exported); paired variants read real pairs and the release parameters (K from ISO).
+    """
+    data = config["variants"][wildcards.variant]["data"]
+    if data in NOISE_MODEL_DATA:
+        return {
+            "store": "results/patches/sid_train/meta.json",
+            "camera": f"results/calibration/{config['camera']}.json",
+        }
+    return {
+        "store": "results/pairs/sid_train",
+        "camera": f"results/cameras/{config['camera']}.json",
+    }
 
 
 ##### tables and plots #####
@@ -328,6 +402,16 @@ def get_step_plot_summary(which):
     """Evaluation summary of the step plot's `variant` or `baseline`."""
     plot = config["step_plot"]
     return f"results/eval/{plot[which]}/{plot['dataset']}/summary.csv"
+
+
+def get_step_plot_summaries(wildcards):
+    """Summaries drawn in the step plot: ours, the baseline and (if configured) the DDIM one."""
+    names = {"ours": "variant", "baseline": "baseline", "ddim": "ddim"}
+    return {
+        key: get_step_plot_summary(field)
+        for key, field in names.items()
+        if config["step_plot"][field] is not None
+    }
 
 
 def get_step_plot_labels(fmt):

@@ -88,3 +88,25 @@ rule patch_store:
         out_dir=lambda w, output: os.path.dirname(output.meta),
     script:
         "../workflow/scripts/patch_store.py"
+
+
+rule pair_store:
+    input:
+        raw=get_raw_marker("sid", "Sony_train_list.txt"),
+        code=get_library_sources("data.sid", "data.pairs"),
+    output:
+        # short_NNNN.npy, long_NNNN.npy and meta.json, built beside it and renamed into place
+        store=directory("results/pairs/sid_train"),
+    log:
+        "logs/pair_store/sid_train.log",
+    conda:
+        "../envs/rawio.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        root=lambda w: get_raw_root("sid"),
+        out_dir=lambda w, output: output.store,
+    script:
+        "../workflow/scripts/pair_store.py"

@@ -3,7 +3,7 @@ rule evaluate:
         checkpoint="results/train/{variant}/model_final.pt",
         eval_set="results/eval_sets/{dataset}",
         camera=get_eval_camera_json,
-        code=get_library_sources("evaluate"),
+        code=get_variant_sources("evaluate"),
     output:
         per_image="results/eval/{variant}/{dataset}/per_image.csv",
         summary="results/eval/{variant}/{dataset}/summary.csv",

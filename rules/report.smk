@@ -39,8 +39,7 @@ rule table:
 
 rule step_plot:
     input:
-        ours=get_step_plot_summary("variant"),
-        baseline=get_step_plot_summary("baseline"),
+        unpack(get_step_plot_summaries),
         paper=get_resource("step_curve.csv"),
         code=get_library_sources("plots"),
     output:

@@ -6,10 +6,8 @@
 
 rule train:
     input:
-        patches="results/patches/sid_train/patches.npy",
-        meta="results/patches/sid_train/meta.json",
-        camera=f"results/calibration/{config['camera']}.json",
-        code=get_library_sources("train"),
+        unpack(get_train_inputs),
+        code=get_variant_sources("train"),
     output:
         model="results/train/{variant}/model_final.pt",
         log_csv="results/train/{variant}/train_log.csv",
@@ -27,7 +25,8 @@ rule train:
     params:
         variant=get_variant,
         training=config["training"],
-        patches_dir=lambda w, input: os.path.dirname(input.meta),
+        patches_dir=get_train_store_dir,
+        patch_size=config["patches"]["size"],
         out_dir=lambda w, output: os.path.dirname(output.model),
     script:
         "../workflow/scripts/train.py"

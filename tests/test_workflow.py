@@ -6,6 +6,7 @@ that name their key, code-change reruns, and (slow) the whole demo DAG.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -94,12 +95,15 @@ def test_lint_is_clean():
 def test_dry_run_paper_plans_everything_without_data(no_data):
     proc = snakemake("-n", "--configfile", no_data, check=True)
     counts = job_counts(proc.out)
-    assert counts["train"] == 2 and counts["evaluate"] == 4
-    assert counts["table"] == 1 and counts["step_plot"] == 1
+    variants = yaml.safe_load((REPO / "config.yaml").read_text())["variants"]
+    assert len(variants) == counts["train"] == 15  # 17 with the PMN pair, still to come
+    assert counts["evaluate"] == 2 * len(variants)  # every variant on SID and ELD
+    assert counts["table"] == 2 and counts["step_plot"] == 1
     assert counts["dataset_missing"] == 3  # SID train and test lists, the ELD camera folder
-    for variant in ("unet-pg-base", "unet-pg-ours"):
+    assert counts["noise_params"] == 1 and "calibrate" not in counts  # the release parameters
+    for variant in variants:
         assert f"results/train/{variant}/model_final.pt" in proc.out
-    assert "results/tables/table4.csv" in proc.out
+    assert "results/tables/table4.csv" in proc.out and "results/tables/table5a.csv" in proc.out
     assert "synthetic_data" not in counts
 
 
@@ -114,7 +118,8 @@ def test_missing_dataset_fails_with_a_clear_message(no_data, tmp_path):
 def test_dry_run_demo_overlay():
     proc = snakemake("-n", "--configfile", "configs/demo.yaml", check=True)
     counts = job_counts(proc.out)
-    assert counts["synthetic_data"] == 1 and counts["train"] == 2
+    assert counts["synthetic_data"] == 1 and counts["train"] == 15
+    assert counts["calibrate"] == 1 and "noise_params" not in counts  # from the generated frames
     assert "dataset_missing" not in counts
 
 
@@ -178,7 +183,7 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     assert "results/tables/table4.csv" in outputs
     for out in outputs:
         path = work / out
-        if out in ("results/data/synthetic",) or out.startswith("results/eval_sets/"):
+        if out in ("results/data/synthetic", "results/pairs/sid_train") or out.startswith("results/eval_sets/"):
             path.mkdir(parents=True)  # directory outputs
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,13 +194,29 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     with open(work / "src" / "expodiff" / "tables.py", "a") as f:
         f.write("# an edit\n")
     counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
-    assert counts == {"table": 1, "all": 1, "total": 2}
+    assert counts == {"table": 2, "all": 1, "total": 3}
+    snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
 
-    with open(work / "src" / "expodiff" / "nets" / "unet.py", "a") as f:
+    # one network's code: only its variants retrain and re-evaluate
+    with open(work / "src" / "expodiff" / "nets" / "nafnet.py", "a") as f:
         f.write("# an edit\n")
-    counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
-    assert counts["train"] == 2 and counts["evaluate"] == 4
+    proc = snakemake("-n", *demo, cwd=work, check=True)
+    counts = job_counts(proc.out)
+    assert counts["train"] == 8 and counts["evaluate"] == 16  # naf1/naf2 × pg/eld × base/ours
+    assert "results/train/unet-pg-ours/model_final.pt" not in proc.out
     assert "pack_eval_set" not in counts and "patch_store" not in counts
+    snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
+
+    # the calibration: exactly the noise-model trainings (not the paired ones) rerun
+    with open(work / "src" / "expodiff" / "calibrate.py", "a") as f:
+        f.write("# an edit\n")
+    proc = snakemake("-n", *demo, cwd=work, check=True)
+    counts = job_counts(proc.out)
+    noise_model = [n for n, v in yaml.safe_load((work / "config.yaml").read_text())["variants"].items()
+                   if v["data"] in ("pg", "eld")]
+    assert counts["calibrate"] == 1 and counts["train"] == len(noise_model) == 13
+    assert "results/train/unet-paired-ours/model_final.pt" not in proc.out
+    assert "camera_params" not in counts
 
 
 @pytest.mark.slow
@@ -208,11 +229,21 @@ def test_demo_runs_end_to_end(tmp_path):
         assert (tables / f"table4.{ext}").stat().st_size > 0
     assert (work / "results" / "plots" / "steps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pd.read_csv(tables / "table4.csv", keep_default_na=False)
-    pg = table[table["label"] == "P+G"]
-    assert list(pg["method"]) == ["baseline", "ours"]
-    for column in ("psnr_x100", "ssim_x100", "psnr_x300", "ssim_x300"):
-        values = pd.to_numeric(pg[column], errors="raise")  # numbers, not "not run"
-        assert values.notna().all()
+    for label in ("P+G", "Paired real", "ELD"):
+        rows = table[table["label"] == label]
+        assert list(rows["method"]) == ["baseline", "ours"]
+        for column in ("psnr_x100", "ssim_x100", "psnr_x300", "ssim_x300"):
+            values = pd.to_numeric(rows[column], errors="raise")  # numbers, not "not run"
+            assert values.notna().all()
+    assert (table[table["label"] == "PMN"]["psnr_x100"] == "not run").all()
+    table5a = pd.read_csv(tables / "table5a.csv", keep_default_na=False)
+    assert len(table5a) == 12 and pd.to_numeric(table5a["psnr_x250"], errors="raise").notna().all()
+    calibration = work / "results" / "calibration"
+    assert json.loads((calibration / "SonyA7S2.json").read_text())["per_iso"]
+    for name in ("ptc.png", "ppcc.png", "scales.png"):
+        assert (calibration / "SonyA7S2" / name).read_bytes()[:4] == b"\x89PNG"
+    ddim = pd.read_csv(work / "results" / "eval" / "unet-pg-ddim" / "sid" / "summary.csv")
+    assert sorted(set(ddim["n_steps"])) == [1, 2, 3, 5, 8, 10]
     assert (table[table["label"] == "PMN"]["psnr_x100"] == "not run").all()
     # a second run has nothing to do
     assert "Nothing to be done" in snakemake("-n", "--workflow-profile", "profiles/demo", cwd=work, check=True).out

@@ -17,9 +17,10 @@ from torch import nn
 
 from expodiff.errors import ConfigError
 from expodiff.nets import BASELINE_ADDS_INPUT, build_net
+from expodiff.nets.cond_unet import CondUNet, CondUNetConfig
 from expodiff.scheduler import photon_map
 
-METHODS = ("baseline", "ours")
+METHODS = ("baseline", "ours", "ddim")
 
 
 @dataclass(frozen=True)
@@ -27,24 +28,30 @@ class MethodSpec:
     """What a variant's network is: enough to rebuild it from a checkpoint."""
 
     backbone: str
-    method: str  # "baseline" or "ours"
+    method: str  # "baseline", "ours" or "ddim" (the conditional diffusion baseline)
     concat_origin: bool = False  # ours only: X_T concatenated to the input (12 channels)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"unknown method {self.method!r}; known methods: {', '.join(METHODS)}")
-        if self.method == "baseline" and self.concat_origin:
+        if self.method != "ours" and self.concat_origin:
             raise ConfigError("concat_origin applies to method 'ours' only")
+        if self.method == "ddim" and self.backbone != "unet":
+            raise ConfigError(f"method 'ddim' is built on the UNet family only, not {self.backbone!r}")
 
     @property
     def in_channels(self) -> int:
-        return 4 if self.method == "baseline" else (12 if self.concat_origin else 8)
+        if self.method == "ours":
+            return 12 if self.concat_origin else 8
+        return 8 if self.method == "ddim" else 4  # ddim: noisy sample + condition X_T
 
     @property
     def out_channels(self) -> int:
-        return 4 if self.method == "baseline" else 9
+        return 9 if self.method == "ours" else 4
 
     def build(self) -> nn.Module:
+        if self.method == "ddim":
+            return CondUNet(CondUNetConfig(in_channels=self.in_channels, out_channels=self.out_channels))
         return build_net(self.backbone, self.in_channels, self.out_channels)
 
     @classmethod

@@ -51,10 +51,12 @@ def plot_step_curve(
     png: str | os.PathLike,
     pdf: str | os.PathLike,
     steps: Sequence[int] | None = None,
+    ddim_summary: str | os.PathLike | None = None,
 ) -> None:
     """Two panels (PSNR, SSIM) against the number of steps; written as PNG and PDF, atomically.
 
-    ``steps`` restricts ours to those step counts (default: every n_steps in the summary).
+    ``steps`` restricts ours to those step counts (default: every n_steps in the summary);
+    ``ddim_summary`` adds this run's DDIM-based baseline at every sampler step count it has.
     """
     columns = ["ratio", "n_steps", "step", "psnr", "ssim"]
     ours = step_curve(_read(ours_summary, columns, "evaluation summary"), ratio, steps)
@@ -67,6 +69,7 @@ def plot_step_curve(
     if len(base) != 1:
         raise ExpodiffError(f"{baseline_summary}: expected one row for ratio {ratio}, n_steps 1, found {len(base)}")
     paper = _read(paper_step_csv, ["method", "steps", "psnr", "ssim"], "paper step curve")
+    ddim = None if ddim_summary is None else step_curve(_read(ddim_summary, columns, "evaluation summary"), ratio)
 
     fig = Figure(figsize=(8.0, 3.2), layout="constrained")
     for ax, (metric, name) in zip(fig.subplots(1, 2), METRICS):
@@ -75,6 +78,8 @@ def plot_step_curve(
             ax.plot(points["steps"], points[metric], marker=marker, linestyle=":", color=colour,
                     markerfacecolor="none", label=label)  # fmt: skip
         ax.plot(ours["n_steps"], ours[metric], marker="o", color="tab:red", label="ours (this run)")
+        if ddim is not None:
+            ax.plot(ddim["n_steps"], ddim[metric], marker="^", color="tab:gray", label="DDIM-based (this run)")
         ax.axhline(base[metric].iloc[0], color="tab:green", linestyle="--", label="baseline (this run)")
         ax.set_xlabel("number of steps (network evaluations)")
         ax.set_ylabel(name)

@@ -16,4 +16,5 @@ plot_step_curve(
     png=snakemake.output.png,
     pdf=snakemake.output.pdf,
     steps=snakemake.params.steps,
+    ddim_summary=snakemake.input.get("ddim"),
 )

@@ -15,4 +15,5 @@ train_variant(
     camera_json=snakemake.input.camera,
     out_dir=snakemake.params.out_dir,
     log_csv=snakemake.output.log_csv,
+    patch_size=snakemake.params.patch_size,
 )
