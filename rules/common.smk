@@ -61,6 +61,28 @@ def get_config_errors():
                             f"{ref_key}: variant {ref!r} has {field} "
                             f"{variants[ref][field]!r}, the row needs {wanted!r}"
                         )
+    for name, vtable in config["variant_tables"].items():
+        key = f"variant_tables.{name}"
+        if name in config["tables"] or name == "table5b":
+            errors.append(f"{key}: the name is already a table")
+        dataset = datasets.get(vtable["dataset"])
+        if dataset is None:
+            errors.append(
+                f"{key}.dataset: {vtable['dataset']!r} is not in evaluation.datasets"
+            )
+        elif not set(vtable["ratios"]) <= set(dataset["ratios"]):
+            errors.append(
+                f"{key}.ratios: not all in evaluation.datasets.{vtable['dataset']}.ratios"
+            )
+        methods = {v["method"] for v in variants.values()}
+        for method, listed in (
+            ("ours", steps),
+            ("ddim", config["evaluation"]["ddim_steps"]),
+        ):
+            if method in methods and vtable["steps"] not in listed:
+                errors.append(
+                    f"{key}.steps: {vtable['steps']} is not run by the {method} variants"
+                )
     plot = config["step_plot"]
     for field, method in (
         ("variant", "ours"),
@@ -124,6 +146,7 @@ wildcard_constraints:
     variant="|".join(config["variants"]),
     dataset="|".join(config["evaluation"]["datasets"]),
     table="|".join(config["tables"]) or "(?!)",
+    vtable="|".join(config["variant_tables"]) or "(?!)",
     camera=r"[A-Za-z0-9]+",
 
 
@@ -139,6 +162,11 @@ def get_final_output():
     )
     outputs += expand(
         "results/tables/{table}.{ext}", table=config["tables"], ext=["csv", "md", "tex"]
+    )
+    outputs += expand(
+        "results/tables/{table}.{ext}",
+        table=[*config["variant_tables"], "table5b"],
+        ext=["csv", "md", "tex"],
     )
     outputs += expand("results/plots/steps.{ext}", ext=["png", "pdf"])
     return outputs
@@ -385,6 +413,15 @@ def get_table_summaries(wildcards):
         "results/eval/{variant}/{dataset}/summary.csv",
         variant=get_table_variants(wildcards),
         dataset=get_table(wildcards)["dataset"],
+    )
+
+
+def get_variant_table_summaries(wildcards):
+    """Evaluation summaries of every variant on the variant table's dataset (config order)."""
+    return expand(
+        "results/eval/{variant}/{dataset}/summary.csv",
+        variant=config["variants"],
+        dataset=config["variant_tables"][wildcards.vtable]["dataset"],
     )
 
 

@@ -116,3 +116,35 @@ def test_write_table(summaries, tmp_path):
     assert (out / "t.md").read_text().startswith("**Table 4")
     assert r"\label{tab:t}" in (out / "t.tex").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["t.csv", "t.md", "t.tex"]  # no temporaries left
+
+
+def test_variant_table_reads_each_method_at_its_step(summaries, tmp_path):
+    from expodiff.tables import build_variant_table, write_plain_table
+
+    variants = {
+        "base": {"backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False},
+        "ours": {"backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False},
+    }
+    table = build_variant_table(variants, summaries, [100, 250], steps=3)
+    assert list(table["variant"]) == ["base", "ours"]
+    assert table.loc[0, "psnr_x100"] == 38.0
+    ours = pd.read_csv(summaries["ours"])
+    final = ours[(ours.ratio == 250) & (ours.n_steps == 3) & (ours.step == 3)]
+    assert table.loc[1, "psnr_x250"] == final.psnr.item()
+    out = {ext: tmp_path / f"eld.{ext}" for ext in ("csv", "md", "tex")}
+    write_plain_table(table, out["csv"], out["md"], out["tex"], "ELD dataset")
+    assert "38.00" in out["md"].read_text() and r"\toprule" in out["tex"].read_text()
+    assert pd.read_csv(out["csv"]).shape == table.shape
+
+
+def test_cost_table_counts_like_thop_and_names_the_device():
+    from expodiff.cost import build_cost_table
+
+    paper = files("expodiff") / "resources" / "paper_cost.csv"
+    table = build_cost_table(["naf1"], paper, count_size=512, time_size=32, repeats=1)
+    row = table.iloc[0]
+    assert row["params_thop"] == row["params_paper"] == 4697  # the paper's 4.697K
+    assert row["macs_g"] == pytest.approx(1.124, abs=5e-4)  # the paper's 1.124G
+    assert row["params_all"] == 4793  # thop skips LayerNorm2d and beta/gamma
+    assert row["seconds_per_pass"] > 0 and row["seconds_per_3_steps"] == pytest.approx(3 * row["seconds_per_pass"])
+    assert "cpu" in row["device"]

@@ -99,6 +99,7 @@ def test_dry_run_paper_plans_everything_without_data(no_data):
     assert len(variants) == counts["train"] == 15  # 17 with the PMN pair, still to come
     assert counts["evaluate"] == 2 * len(variants)  # every variant on SID and ELD
     assert counts["table"] == 2 and counts["step_plot"] == 1
+    assert counts["variant_table"] == 1 and counts["cost_table"] == 1
     assert counts["dataset_missing"] == 3  # SID train and test lists, the ELD camera folder
     assert counts["noise_params"] == 1 and "calibrate" not in counts  # the release parameters
     for variant in variants:
@@ -194,7 +195,8 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     with open(work / "src" / "expodiff" / "tables.py", "a") as f:
         f.write("# an edit\n")
     counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
-    assert counts == {"table": 2, "all": 1, "total": 3}
+    # the two paper tables, the ELD table and Table 5b (written by tables.py) are remade
+    assert counts == {"table": 2, "variant_table": 1, "cost_table": 1, "all": 1, "total": 5}
     snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
 
     # one network's code: only its variants retrain and re-evaluate
@@ -236,6 +238,10 @@ def test_demo_runs_end_to_end(tmp_path):
             values = pd.to_numeric(rows[column], errors="raise")  # numbers, not "not run"
             assert values.notna().all()
     assert (table[table["label"] == "PMN"]["psnr_x100"] == "not run").all()
+    eld = pd.read_csv(tables / "eld.csv")
+    assert len(eld) == 15 and eld["psnr_x200"].notna().all()
+    table5b = pd.read_csv(tables / "table5b.csv")
+    assert list(table5b["params_thop"]) == [7761801, 4697, 6871369]  # the paper's counts
     table5a = pd.read_csv(tables / "table5a.csv", keep_default_na=False)
     assert len(table5a) == 12 and pd.to_numeric(table5a["psnr_x250"], errors="raise").notna().all()
     calibration = work / "results" / "calibration"

@@ -104,3 +104,38 @@ def measure_inference_time(
         "n_steps": n_steps,
         "seconds_per_run": n_steps * mean,
     }
+
+
+def build_cost_table(backbones, paper_cost_csv, *, count_size: int = 512, time_size: int = 512,
+                     repeats: int = 5, n_steps: int = 3, device: str = "auto") -> "pd.DataFrame":
+    """Table 5b: per backbone with the 8→9-channel ExposureDiffusion head, thop parameters and
+    MACs (on 1×8×count_size²), all parameters, and measured time per pass and per n-step run,
+    beside the paper's numbers."""
+    import pandas as pd
+
+    paper = pd.read_csv(paper_cost_csv).set_index("backbone")
+    if device == "auto":  # time where the networks would run: the GPU if there is one
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows = []
+    for backbone in backbones:
+        counts = count_cost(backbone, 8, 9, size=count_size)
+        timing = measure_inference_time(build_net(backbone, 8, 9), 8, size=time_size, repeats=repeats,
+                                        device=device, n_steps=n_steps)
+        ref = paper.loc[backbone] if backbone in paper.index else None
+        macs_g = counts["thop_macs"] / 1e9
+        rows.append({
+            "backbone": backbone,
+            "params_thop": counts["thop_params"],
+            "params_paper": int(ref["params"]) if ref is not None else None,
+            "params_all": counts["params_numel"],
+            "macs_g": macs_g,
+            "macs_g_paper": float(ref["macs_g"]) if ref is not None else None,
+            "macs_g_diff": macs_g - float(ref["macs_g"]) if ref is not None else None,
+            "count_input": f"1x8x{count_size}x{count_size}",
+            "seconds_per_pass": timing["seconds_per_pass"],
+            f"seconds_per_{n_steps}_steps": timing["seconds_per_run"],
+            "seconds_per_pass_paper": float(ref["inference_time_s"]) if ref is not None else None,
+            "time_input": f"1x8x{time_size}x{time_size}",
+            "device": timing["device"],
+        })
+    return pd.DataFrame(rows)

@@ -208,3 +208,50 @@ def write_table(df: pd.DataFrame, csv, md, tex, caption: str) -> None:
         df.to_csv(tmp, index=False, float_format="%.6g")
     write_text_atomic(md, to_markdown(df, caption))
     write_text_atomic(tex, to_latex(df, caption, label=f"tab:{Path(tex).stem}"))
+
+
+# --- plain tables: every variant on one dataset, Table 5b ------------------------------------
+
+
+def build_variant_table(variants: Mapping[str, dict], summaries: Mapping[str, str | os.PathLike],
+                        ratios, steps: int) -> pd.DataFrame:
+    """One row per variant (config order): PSNR/SSIM per ratio of its final prediction.
+
+    ``ours`` and ``ddim`` variants are read at ``steps`` (network evaluations / sampler steps),
+    baselines at their one pass. There are no paper values (the ELD-dataset numbers of the paper
+    are not public in any source we hold).
+    """
+    records = []
+    for name, cfg in variants.items():
+        summary = _read_csv(summaries[name], SUMMARY_COLUMNS, "evaluation summary")
+        record = {"variant": name, "backbone": cfg["backbone"], "data": cfg["data"], "method": cfg["method"]}
+        for ratio in ratios:
+            values = _our_values(summary, summaries[name], "ours" if cfg["method"] != "baseline" else "baseline",
+                                 steps, int(ratio))
+            for metric in METRICS:
+                record[value_column(metric, int(ratio))] = values[metric]
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def write_plain_table(df: pd.DataFrame, csv, md, tex, caption: str, digits: Mapping[str, int] | None = None) -> None:
+    """CSV (full precision), Markdown and LaTeX of a table whose cells are shown as they are,
+    numbers rounded per column prefix (``digits``, e.g. {"psnr": 2, "ssim": 3})."""
+    digits = dict(DIGITS if digits is None else digits)
+
+    def shown(column: str, value) -> str:
+        if isinstance(value, float):
+            places = next((d for prefix, d in digits.items() if column.startswith(prefix)), 4)
+            return _number(value, places)
+        return str(value)
+
+    body = [[shown(c, v) for c, v in row.items()] for _, row in df.iterrows()]
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_text_atomic(md, f"**{caption}**\n\n{tabulate(body, headers=list(df.columns), tablefmt='github', disable_numparse=True)}\n")
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
+             rf"\label{{tab:{latex_escape(Path(tex).stem)}}}", r"\begin{tabular}{" + "l" * len(df.columns) + "}",
+             r"\toprule", " & ".join(latex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in body]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    write_text_atomic(tex, "\n".join(lines) + "\n")
