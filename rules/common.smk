@@ -14,6 +14,8 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 # the library's source tree: its files are inputs (code-change reruns) and its bundled data
 LIBRARY = Path(workflow.basedir, "src", "expodiff")
+# PMN's dark-shading maps (rule dark_shading)
+DARK_SHADING = "results/pmn/dark_shading.npz"
 # where `data: {source: synthetic}` writes the generated SID, ELD and calibration folders
 SYNTHETIC_DIR = "results/data/synthetic"
 
@@ -386,7 +388,25 @@ def get_train_inputs(wildcards):
     return {
         "store": "results/pairs/sid_train",
         "camera": f"results/cameras/{config['camera']}.json",
-    }
+    } | get_dark_shading_input(wildcards)
+
+
+def get_dark_shading_input(wildcards):
+    """PMN variants with configured dark frames: the dark-shading maps (for unpack())."""
+    if (
+        config["variants"][wildcards.variant]["data"] == "pmn"
+        and config["pmn"]["dark_frames"]
+    ):
+        return {"dark_shading": DARK_SHADING}
+    return {}
+
+
+def get_dark_frames_input():
+    """The dark frames as a DAG input: the generated dataset if they live inside it."""
+    frames = os.path.normpath(config["pmn"]["dark_frames"])
+    if frames == SYNTHETIC_DIR or frames.startswith(SYNTHETIC_DIR + os.sep):
+        return SYNTHETIC_DIR
+    return frames
 
 
 ##### tables and plots #####

@@ -110,3 +110,25 @@ rule pair_store:
         out_dir=lambda w, output: output.store,
     script:
         "../workflow/scripts/pair_store.py"
+
+
+if config["pmn"]["dark_frames"]:
+
+    rule dark_shading:
+        input:
+            frames=get_dark_frames_input(),
+            code=get_library_sources("data.pmn"),
+        output:
+            npz=DARK_SHADING,
+        log:
+            "logs/dark_shading/dark_shading.log",
+        conda:
+            "../envs/rawio.yaml"
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        params:
+            frames=config["pmn"]["dark_frames"],
+        script:
+            "../workflow/scripts/dark_shading.py"

@@ -1,5 +1,6 @@
 rule evaluate:
     input:
+        unpack(get_dark_shading_input),
         checkpoint="results/train/{variant}/model_final.pt",
         eval_set="results/eval_sets/{dataset}",
         camera=get_eval_camera_json,
@@ -23,5 +24,6 @@ rule evaluate:
         steps=get_eval_steps,
         oracle=config["evaluation"]["oracle_correction"],
         seed=config["evaluation"]["seed"],
+        dark_shading=lambda w, input: input.get("dark_shading"),
     script:
         "../workflow/scripts/evaluate.py"

@@ -27,6 +27,7 @@ rule train:
         training=config["training"],
         patches_dir=get_train_store_dir,
         patch_size=config["patches"]["size"],
+        dark_shading=lambda w, input: input.get("dark_shading"),
         out_dir=lambda w, output: os.path.dirname(output.model),
     script:
         "../workflow/scripts/train.py"

@@ -96,7 +96,7 @@ def test_dry_run_paper_plans_everything_without_data(no_data):
     proc = snakemake("-n", "--configfile", no_data, check=True)
     counts = job_counts(proc.out)
     variants = yaml.safe_load((REPO / "config.yaml").read_text())["variants"]
-    assert len(variants) == counts["train"] == 15  # 17 with the PMN pair, still to come
+    assert len(variants) == counts["train"] == 17  # the paper's 17 trainings
     assert counts["evaluate"] == 2 * len(variants)  # every variant on SID and ELD
     assert counts["table"] == 2 and counts["step_plot"] == 1
     assert counts["variant_table"] == 1 and counts["cost_table"] == 1
@@ -119,7 +119,7 @@ def test_missing_dataset_fails_with_a_clear_message(no_data, tmp_path):
 def test_dry_run_demo_overlay():
     proc = snakemake("-n", "--configfile", "configs/demo.yaml", check=True)
     counts = job_counts(proc.out)
-    assert counts["synthetic_data"] == 1 and counts["train"] == 15
+    assert counts["synthetic_data"] == 1 and counts["train"] == 17
     assert counts["calibrate"] == 1 and "noise_params" not in counts  # from the generated frames
     assert "dataset_missing" not in counts
 
@@ -231,15 +231,14 @@ def test_demo_runs_end_to_end(tmp_path):
         assert (tables / f"table4.{ext}").stat().st_size > 0
     assert (work / "results" / "plots" / "steps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pd.read_csv(tables / "table4.csv", keep_default_na=False)
-    for label in ("P+G", "Paired real", "ELD"):
+    for label in ("P+G", "Paired real", "ELD", "PMN"):
         rows = table[table["label"] == label]
         assert list(rows["method"]) == ["baseline", "ours"]
         for column in ("psnr_x100", "ssim_x100", "psnr_x300", "ssim_x300"):
             values = pd.to_numeric(rows[column], errors="raise")  # numbers, not "not run"
             assert values.notna().all()
-    assert (table[table["label"] == "PMN"]["psnr_x100"] == "not run").all()
     eld = pd.read_csv(tables / "eld.csv")
-    assert len(eld) == 15 and eld["psnr_x200"].notna().all()
+    assert len(eld) == 17 and eld["psnr_x200"].notna().all()
     table5b = pd.read_csv(tables / "table5b.csv")
     assert list(table5b["params_thop"]) == [7761801, 4697, 6871369]  # the paper's counts
     table5a = pd.read_csv(tables / "table5a.csv", keep_default_na=False)
@@ -250,6 +249,5 @@ def test_demo_runs_end_to_end(tmp_path):
         assert (calibration / "SonyA7S2" / name).read_bytes()[:4] == b"\x89PNG"
     ddim = pd.read_csv(work / "results" / "eval" / "unet-pg-ddim" / "sid" / "summary.csv")
     assert sorted(set(ddim["n_steps"])) == [1, 2, 3, 5, 8, 10]
-    assert (table[table["label"] == "PMN"]["psnr_x100"] == "not run").all()
     # a second run has nothing to do
     assert "Nothing to be done" in snakemake("-n", "--workflow-profile", "profiles/demo", cwd=work, check=True).out

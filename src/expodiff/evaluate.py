@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from expodiff.checkpoint import load_network
 from expodiff.data.eval_sets import read_eval_index
+from expodiff.data.pmn import DarkShading
 from expodiff.inference import enhance
 from expodiff.io.atomic import atomic_path
 from expodiff.metrics import psnr_ssim
@@ -40,17 +41,23 @@ def evaluate_variant(
     per_image_csv,
     summary_csv,
     padding: str = "original",
+    dark_shading=None,
 ) -> pd.DataFrame:
-    """Run ``variant`` at every step count of ``steps`` on every image; write both CSVs."""
+    """Run ``variant`` at every step count of ``steps`` on every image; write both CSVs.
+
+    ``dark_shading``: PMN's maps (``.npz``), subtracted from every input first (PMN variants)."""
     spec = MethodSpec.from_variant(variant)
     net = load_network(checkpoint, spec)
     camera = json.loads(Path(camera_json).read_text())
     index = read_eval_index(eval_dir)
+    dsc = DarkShading(dark_shading) if dark_shading else None
     steps = [1] if spec.method == "baseline" else [int(n) for n in steps]
     rows = []
     jobs = [(i, rec, n) for i, rec in enumerate(index.itertuples()) for n in steps]
     for i, rec, n in tqdm(jobs, desc=f"evaluate {variant['name']}", unit="run"):
         x_short = np.load(rec.input_npy)
+        if dsc is not None:
+            x_short = dsc.correct_packed(x_short, float(rec.iso))
         gt = np.load(rec.gt_npy)
         generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + i * 101 + n)
         K = k_from_iso(float(rec.iso), camera)

@@ -27,6 +27,7 @@ from expodiff.correction import oracle_illumination_correct
 from expodiff.data.pairs import PairStore
 from expodiff.ddim import DDIMScheduler
 from expodiff.data.patches import PatchStore
+from expodiff.data.pmn import DarkShading, sample_sna_strength, shot_noise_augment
 from expodiff.errors import ConfigError
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
 from expodiff.noise import NOISE_MODELS, add_noise, k_from_iso, sample_noise_params
@@ -107,15 +108,53 @@ class PairedSource:
         return TrainBatch(torch.from_numpy(np.stack(longs)), torch.from_numpy(np.stack(shorts)), as_t(ratios), as_t(Ks))
 
 
-def make_source(data: str, directory, camera: dict, training: dict, patch_size: int | None):
-    """The training data of a variant: a synthetic noise model on clean patches, or real pairs."""
+class PMNSource(PairedSource):
+    """Real pairs with PMN's dark-shading correction and shot-noise augmentation (protocol §3).
+
+    X_T = clip(x', 0, 1) as every ExposureDiffusion input; without dark-shading maps the
+    correction is skipped (the shot-noise augmentation still runs).
+    """
+
+    SIGMAS = (0.25, 0.5)  # SNA strength, drawn once per batch
+
+    def __init__(self, directory, camera: dict, patch_size: int, dark_shading=None):
+        super().__init__(directory, camera, patch_size)
+        self.dark_shading = DarkShading(dark_shading) if dark_shading else None
+
+    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+        sigma = self.SIGMAS[int(rng.integers(len(self.SIGMAS)))]
+        inputs, targets, ratios, Ks = [], [], [], []
+        for i in indices:
+            rec = self.store.pairs[i]
+            short_dn, long_dn, (top, left) = self.store.crop_dn(i, self.size, rng)
+            if self.dark_shading is not None:  # DSC on both frames in training
+                short_dn = short_dn - self.dark_shading.window(rec["iso"], top, left, self.size, self.size)
+                long_dn = long_dn - self.dark_shading.window(rec["long_iso"], top, left, self.size, self.size)
+            s = self.store.scale(i)
+            clean = np.clip(long_dn / s, 0, 1)
+            a = sample_sna_strength(rec["ratio"], sigma, rng)
+            x, y = shot_noise_augment(short_dn, clean, rec["ratio"], rec["iso"], s, a, rng)
+            x, y = augment(np.clip(x, 0, 1), y, rng=rng)
+            inputs.append(x)
+            targets.append(y)
+            ratios.append(float(rec["ratio"]))
+            Ks.append(k_from_iso(rec["iso"], self.camera))
+        as_t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+        return TrainBatch(torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(inputs)), as_t(ratios), as_t(Ks))
+
+
+def make_source(data: str, directory, camera: dict, training: dict, patch_size: int | None, dark_shading=None):
+    """The training data of a variant: a synthetic noise model on clean patches, or real pairs
+    (as they are, or made more learnable as PMN does)."""
     if data in NOISE_MODELS:
         return SyntheticNoiseSource(directory, data, camera, training)
+    if data in ("paired", "pmn") and not patch_size:
+        raise ConfigError(f"{data} training needs patch_size (config patches.size)")
     if data == "paired":
-        if not patch_size:
-            raise ConfigError("paired training needs patch_size (config patches.size)")
         return PairedSource(directory, camera, patch_size)
-    raise ConfigError(f"unknown training data {data!r}; known: {', '.join([*NOISE_MODELS, 'paired'])}")
+    if data == "pmn":
+        return PMNSource(directory, camera, patch_size, dark_shading)
+    raise ConfigError(f"unknown training data {data!r}; known: {', '.join([*NOISE_MODELS, 'paired', 'pmn'])}")
 
 
 def fingerprint(variant: dict, training: dict) -> str:
@@ -164,12 +203,13 @@ def train_variant(
     save_every: int = 500,
     max_iterations: int | None = None,
     patch_size: int | None = None,
+    dark_shading=None,
 ) -> Path:
     """Train ``variant`` (config entry with "name") with ``training`` settings; return model_final.pt.
 
     ``patches_dir`` is the variant's training data: a patch store (synthetic noise) or a pair
     store (paired real data, cropped to ``patch_size``). ``max_iterations`` stops early (for
-    tests of resuming), leaving only model_latest.pt.
+    tests of resuming), leaving only model_latest.pt. ``dark_shading``: PMN's maps (``.npz``).
     """
     spec = MethodSpec.from_variant(variant)
     out_dir = Path(out_dir)
@@ -177,7 +217,7 @@ def train_variant(
     log_csv = Path(log_csv) if log_csv else out_dir / "train_log.csv"
     camera = json.loads(Path(camera_json).read_text())
     try:
-        store = make_source(variant.get("data"), patches_dir, camera, training, patch_size)
+        store = make_source(variant.get("data"), patches_dir, camera, training, patch_size, dark_shading)
     except ConfigError as err:
         raise ConfigError(f"variants.{variant.get('name')}.data: {err}") from err
     seed, batch = int(training["seed"]), int(training["batch_size"])

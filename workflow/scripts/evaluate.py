@@ -18,4 +18,5 @@ evaluate_variant(
     camera_json=snakemake.input.camera,
     per_image_csv=snakemake.output.per_image,
     summary_csv=snakemake.output.summary,
+    dark_shading=snakemake.params.dark_shading,
 )

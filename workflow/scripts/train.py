@@ -16,4 +16,5 @@ train_variant(
     out_dir=snakemake.params.out_dir,
     log_csv=snakemake.output.log_csv,
     patch_size=snakemake.params.patch_size,
+    dark_shading=snakemake.params.dark_shading,
 )

@@ -125,13 +125,17 @@ def read_raw(path: str | os.PathLike) -> RawFrame:
     return RawFrame(mosaic, black, white, pattern, iso, exposure, path)
 
 
-def pack(frame: RawFrame) -> np.ndarray:
-    """float32 (4, H/2, W/2) in [0, 1]: R, G1, B, G2 minus black, divided by (white − black)."""
+def pack_dn(frame: RawFrame) -> np.ndarray:
+    """float32 (4, H/2, W/2): R, G1, B, G2 in DN above the black level, not clipped (negative
+    values kept, as dark-shading correction needs them)."""
     h2, w2 = frame.mosaic.shape[0] // 2, frame.mosaic.shape[1] // 2  # an odd last row/col is dropped
     planes = [frame.mosaic[y : 2 * h2 : 2, x : 2 * w2 : 2] for y, x in bayer_offsets(frame.raw_pattern, frame.path)]
-    out = np.stack(planes).astype(np.float32)
-    black = frame.black_level[:, None, None]
-    out = (out - black) / (np.float32(frame.white_level) - black)
+    return np.stack(planes).astype(np.float32) - frame.black_level[:, None, None]
+
+
+def pack(frame: RawFrame) -> np.ndarray:
+    """float32 (4, H/2, W/2) in [0, 1]: R, G1, B, G2 minus black, divided by (white − black)."""
+    out = pack_dn(frame) / (np.float32(frame.white_level) - frame.black_level[:, None, None])
     return np.clip(out, 0.0, 1.0, out=out)
 
 
