@@ -171,6 +171,7 @@ def get_final_output():
         ext=["csv", "md", "tex"],
     )
     outputs += expand("results/plots/steps.{ext}", ext=["png", "pdf"])
+    outputs += get_report_output()
     return outputs
 
 
@@ -272,29 +273,38 @@ def get_raw_marker(kind, item):
     return os.path.join(get_raw_root(kind), item)
 
 
-def get_missing_raw_data():
-    """Absent raw-data markers (source real) -> the message of the job standing in for them."""
+def get_missing_downloads():
+    """Raw datasets (source real) not on disk -> how to download and install them.
+
+    A dataset counts as present when its markers exist: SID's list files, or the folder of
+    each ELD camera that an evaluation set uses.
+    """
     if config["data"]["source"] != "real":
         return {}
-    markers = {
-        get_raw_marker("sid", f"Sony_{split}_list.txt"): "SID"
-        for split in ("train", "test")
+    cameras = sorted(
+        {
+            d["camera"]
+            for d in config["evaluation"]["datasets"].values()
+            if d["kind"] == "eld"
+        }
+    )
+    wanted = {
+        "sid": [
+            get_raw_marker("sid", f"Sony_{split}_list.txt")
+            for split in ("train", "test")
+        ],
+        "eld": [get_raw_marker("eld", camera) for camera in cameras],
     }
-    for dataset in config["evaluation"]["datasets"].values():
-        if dataset["kind"] == "eld":
-            markers[get_raw_marker("eld", dataset["camera"])] = "ELD"
-    return {
-        marker: (
-            f"{name} not found at {os.path.dirname(marker)} (no {os.path.basename(marker)}): "
-            "download rules arrive with issue 6; place the dataset there"
-        )
-        for marker, name in markers.items()
-        if not os.path.exists(marker)
-    }
-
-
-def get_missing_message(wildcards):
-    return get_missing_raw_data()[wildcards.marker]
+    missing = {}
+    for name, markers in wanted.items():
+        if markers and not all(os.path.exists(m) for m in markers):
+            spec = config["downloads"][name]
+            missing[name] = {
+                **spec,
+                "markers": [directory(m) if name == "eld" else m for m in markers],
+                "expected": os.path.basename(markers[0]),
+            }
+    return missing
 
 
 def get_dataset(wildcards):
@@ -479,3 +489,119 @@ def get_step_plot_labels(fmt):
         "ratio": plot["ratio"],
         "format": fmt,
     }
+
+
+##### report #####
+
+from types import SimpleNamespace
+
+from snakemake import __version__ as SNAKEMAKE_VERSION
+
+
+def get_report_output():
+    """The report's own outputs: table provenance, image grids, training curves, runtime, versions."""
+    outputs = expand(
+        "results/tables/{table}.provenance.json", table=get_provenance_tables()
+    )
+    outputs += [
+        "results/report/scene_grids",
+        "results/report/training_curves.png",
+        "results/report/runtime.csv",
+        "results/report/runtime.png",
+        "results/report/environment.txt",
+    ]
+    return outputs
+
+
+def get_provenance_tables():
+    """Every table the workflow writes: paper tables, variant tables and Table 5b."""
+    return [*config["tables"], *config["variant_tables"], "table5b"]
+
+
+def get_table_provenance_variants(wildcards):
+    """Variants whose numbers a table shows (none for Table 5b: its networks are untrained)."""
+    if wildcards.ptable in config["tables"]:
+        return get_table_variants(SimpleNamespace(table=wildcards.ptable))
+    if wildcards.ptable in config["variant_tables"]:
+        return list(config["variants"])
+    return []
+
+
+def get_table_provenance_inputs(wildcards):
+    """Checkpoints, packed evaluation set and raw-data marker a table is made from (for unpack())."""
+    inputs = {
+        "checkpoints": expand(
+            rules.evaluate.input.checkpoint,
+            variant=get_table_provenance_variants(wildcards),
+        )
+    }
+    table = {**config["tables"], **config["variant_tables"]}.get(wildcards.ptable)
+    if table is not None:
+        dataset = table["dataset"]
+        inputs["eval_set"] = expand(rules.evaluate.input.eval_set, dataset=dataset)[0]
+        inputs["source"] = get_dataset_marker(SimpleNamespace(dataset=dataset))
+    return inputs
+
+
+def get_step_plot_variant(field):
+    """Config entry (with "name") of the step plot's `variant` (ours) or `baseline`."""
+    name = config["step_plot"][field]
+    return {"name": name, **config["variants"][name]}
+
+
+def get_scene_grid_inputs(wildcards):
+    """The step plot's two checkpoints, its evaluation set and camera file (for unpack())."""
+    plot = config["step_plot"]
+    model = rules.evaluate.input.checkpoint
+    return {
+        "baseline": expand(model, variant=plot["baseline"])[0],
+        "ours": expand(model, variant=plot["variant"])[0],
+        "eval_set": expand(rules.evaluate.input.eval_set, dataset=plot["dataset"])[0],
+        "camera": get_eval_camera_json(SimpleNamespace(dataset=plot["dataset"])),
+    }
+
+
+def get_scene_grid_sources(wildcards):
+    """get_library_sources("report_figures") without the networks the two variants do not use."""
+    plot = config["step_plot"]
+    used = {
+        NETWORK_FILES["ddim" if v["method"] == "ddim" else v["backbone"]]
+        for v in (config["variants"][plot[f]] for f in ("variant", "baseline"))
+    }
+    others = {os.path.relpath(LIBRARY / f) for f in set(NETWORK_FILES.values()) - used}
+    return [f for f in get_library_sources("report_figures") if f not in others]
+
+
+def get_train_logs(wildcards):
+    """Every variant's train_log.csv, in config order."""
+    return expand(rules.train.output.log_csv, variant=config["variants"])
+
+
+def get_runtime_inputs(wildcards):
+    """Outputs of every benchmarked train and evaluate job: the runtime table follows them.
+
+    The benchmark files themselves are params, not inputs: a deleted benchmarks/out must not
+    make Snakemake retrain (missing measurements show as empty rows).
+    """
+    return {
+        "models": expand(rules.train.output.model, variant=config["variants"]),
+        "summaries": expand(
+            rules.evaluate.output.summary,
+            variant=config["variants"],
+            dataset=config["evaluation"]["datasets"],
+        ),
+    }
+
+
+def get_runtime_benchmarks(wildcards):
+    """{"train/<variant>" | "evaluate/<variant>/<dataset>": benchmark TSV} of those jobs."""
+    benchmarks = {
+        f"train/{v}": expand(rules.train.benchmark, variant=v)[0]
+        for v in config["variants"]
+    }
+    for v in config["variants"]:
+        for d in config["evaluation"]["datasets"]:
+            benchmarks[f"evaluate/{v}/{d}"] = expand(
+                rules.evaluate.benchmark, variant=v, dataset=d
+            )[0]
+    return benchmarks

@@ -21,27 +21,53 @@ if config["data"]["source"] == "synthetic":
             "../workflow/scripts/synthetic_data.py"
 
 
-# Source real without the data: plan the DAG anyway, and fail with a clear message
-# if a job needs it. (Download rules arrive with issue 6.)
-if get_missing_raw_data():
+# Source real and a dataset not on disk: download and install it (resumable, verified).
+# When the dataset is in place (copied by hand, or a shared path in data.*_root), these
+# rules do not exist and nothing is downloaded.
+for name, download in get_missing_downloads().items():
 
-    rule dataset_missing:
+    rule:
+        name:
+            f"download_{name}"
         output:
-            marker="{marker}",
+            archive=download["archive"],
         log:
-            "logs/dataset_missing/{marker}.log",
-        wildcard_constraints:
-            marker="|".join(map(re.escape, get_missing_raw_data())),
+            f"logs/download/{name}.log",
         conda:
-            "../envs/report.yaml"
+            "../envs/rawio.yaml"
         threads: 1
         resources:
-            mem_mb=100,
-            runtime=1,
+            mem_mb=1000,
+            runtime=1440,
         params:
-            message=get_missing_message,
+            url=download["url"],
+            sha256=download["sha256"],
+            size=download["size"],
         script:
-            "../workflow/scripts/dataset_missing.py"
+            "../workflow/scripts/download.py"
+
+    rule:
+        name:
+            f"install_{name}"
+        input:
+            archive=download["archive"],
+            code=get_library_sources("data.fetch"),
+        output:
+            markers=download["markers"],
+        log:
+            f"logs/install/{name}.log",
+        conda:
+            "../envs/rawio.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=240,
+        params:
+            # the dataset root is the folder of the first marker (a list file or a camera folder)
+            dest=lambda w, output: os.path.dirname(os.path.normpath(output.markers[0])),
+            expected=download["expected"],
+        script:
+            "../workflow/scripts/install_archive.py"
 
 
 rule pack_eval_set:

@@ -149,6 +149,159 @@ rule cost_table:
         "../workflow/scripts/cost_table.py"
 
 
+##### provenance and the HTML report's figures #####
+
+
+# what each table was made from: commit, config hash, checkpoint and dataset checksums;
+# rerun whenever the table is (and when the config changes: it is a param)
+rule table_provenance:
+    input:
+        unpack(get_table_provenance_inputs),
+        tables=expand("results/tables/{{ptable}}.{ext}", ext=["csv", "md", "tex"]),
+        code=get_library_sources("provenance"),
+    output:
+        json=report(
+            "results/tables/{ptable}.provenance.json",
+            caption="../workflow/report/provenance.rst",
+            category="Tables",
+            labels=lambda w: {"table": w.ptable, "format": "provenance"},
+        ),
+    log:
+        "logs/table_provenance/{ptable}.log",
+    wildcard_constraints:
+        ptable="|".join(get_provenance_tables()),
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        variants=get_table_provenance_variants,
+        run_config=config,
+        repo=os.path.relpath(workflow.basedir),
+    script:
+        "../workflow/scripts/table_provenance.py"
+
+
+# input, baseline, ours after each step and ground truth per scene of the step plot's set
+rule scene_grids:
+    input:
+        unpack(get_scene_grid_inputs),
+        code=get_scene_grid_sources,
+    output:
+        grids=report(
+            directory("results/report/scene_grids"),
+            patterns=["{scene}.png"],
+            caption="../workflow/report/scene_grids.rst",
+            category="Images",
+            labels={
+                "scene": "{scene}",
+                "dataset": config["step_plot"]["dataset"],
+                "ratio": config["step_plot"]["ratio"],
+            },
+        ),
+    log:
+        "logs/scene_grids/scene_grids.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        baseline=get_step_plot_variant("baseline"),
+        ours=get_step_plot_variant("variant"),
+        ratio=config["step_plot"]["ratio"],
+        n_steps=max(config["step_plot"]["steps"]),
+        oracle=config["evaluation"]["oracle_correction"],
+        seed=config["evaluation"]["seed"],
+    script:
+        "../workflow/scripts/scene_grids.py"
+
+
+rule training_curves:
+    input:
+        logs=get_train_logs,
+        code=get_library_sources("report_figures"),
+    output:
+        png=report(
+            "results/report/training_curves.png",
+            caption="../workflow/report/training_curves.rst",
+            category="Training",
+            labels={"figure": "training loss"},
+        ),
+    log:
+        "logs/training_curves/training_curves.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        variants=list(config["variants"]),
+    script:
+        "../workflow/scripts/training_curves.py"
+
+
+rule runtime:
+    input:
+        unpack(get_runtime_inputs),
+        code=get_library_sources("report_figures"),
+    output:
+        csv=report(
+            "results/report/runtime.csv",
+            caption="../workflow/report/runtime.rst",
+            category="Runtime",
+            labels={"table": "runtime per job", "format": "csv"},
+        ),
+        png=report(
+            "results/report/runtime.png",
+            caption="../workflow/report/runtime.rst",
+            category="Runtime",
+            labels={"table": "runtime per job", "format": "png"},
+        ),
+    log:
+        "logs/runtime/runtime.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        benchmarks=get_runtime_benchmarks,
+    script:
+        "../workflow/scripts/runtime.py"
+
+
+rule environment:
+    input:
+        code=get_library_sources("provenance"),
+    output:
+        txt=report(
+            "results/report/environment.txt",
+            caption="../workflow/report/environment.rst",
+            category="Environment",
+            labels={"file": "software and config"},
+        ),
+    log:
+        "logs/environment/environment.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        run_config=config,
+        repo=os.path.relpath(workflow.basedir),
+        versions={"snakemake": SNAKEMAKE_VERSION},
+    script:
+        "../workflow/scripts/environment.py"
+
+
 ##### named targets #####
 
 
@@ -162,7 +315,7 @@ for table_name in config["tables"]:
             expand(
                 "results/tables/{table}.{ext}",
                 table=table_name,
-                ext=["csv", "md", "tex"],
+                ext=["csv", "md", "tex", "provenance.json"],
             ),
         localrule: True
 
@@ -177,14 +330,16 @@ for vtable_name in config["variant_tables"]:
             expand(
                 "results/tables/{vtable}.{ext}",
                 vtable=vtable_name,
-                ext=["csv", "md", "tex"],
+                ext=["csv", "md", "tex", "provenance.json"],
             ),
         localrule: True
 
 
 rule table5b:
     input:
-        expand("results/tables/table5b.{ext}", ext=["csv", "md", "tex"]),
+        expand(
+            "results/tables/table5b.{ext}", ext=["csv", "md", "tex", "provenance.json"]
+        ),
     localrule: True
 
 
@@ -197,4 +352,11 @@ rule steps:
 rule demo:
     input:
         get_demo_output,
+    localrule: True
+
+
+# the report's own figures and records (they are part of rule all, too)
+rule report_figures:
+    input:
+        get_report_output(),
     localrule: True

@@ -28,13 +28,8 @@ def reference_rows() -> dict[tuple[str, str], dict]:
 REFERENCE = reference_rows()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small inputs: one thread is fast, and immune to OpenMP stalls on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small inputs: one thread is fast, and immune to OpenMP stalls on a busy machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def macs_at_512(backbone, in_ch, out_ch):

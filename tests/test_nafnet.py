@@ -25,13 +25,8 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fast, and immune to OpenMP stalls on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small inputs: one thread is fast, and immune to OpenMP stalls on a busy machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:

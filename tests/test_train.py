@@ -52,16 +52,6 @@ def test_training_writes_released_format_and_log(patches, tmp_path, method):
     assert in_channels == (4 if method == "baseline" else 8)
 
 
-@pytest.fixture
-def one_thread():
-    """Multi-threaded CPU kernels sum in varying order (~1e-8 differences between any two runs
-    of the unrolled ExposureDiffusion graph); on one thread a run is bit-reproducible."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_resume_equals_uninterrupted(patches, tmp_path, one_thread):
     variant = {"name": "unet-pg-ours", "backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False}
     full = train_variant(variant, TRAINING, patches, CAMERA, tmp_path / "full")

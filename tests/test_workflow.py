@@ -100,7 +100,9 @@ def test_dry_run_paper_plans_everything_without_data(no_data):
     assert counts["evaluate"] == 2 * len(variants)  # every variant on SID and ELD
     assert counts["table"] == 2 and counts["step_plot"] == 1
     assert counts["variant_table"] == 1 and counts["cost_table"] == 1
-    assert counts["dataset_missing"] == 3  # SID train and test lists, the ELD camera folder
+    # with no data present the datasets are downloaded and installed first
+    assert counts["download_sid"] == counts["install_sid"] == 1
+    assert counts["download_eld"] == counts["install_eld"] == 1
     assert counts["noise_params"] == 1 and "calibrate" not in counts  # the release parameters
     for variant in variants:
         assert f"results/train/{variant}/model_final.pt" in proc.out
@@ -108,12 +110,16 @@ def test_dry_run_paper_plans_everything_without_data(no_data):
     assert "synthetic_data" not in counts
 
 
-def test_missing_dataset_fails_with_a_clear_message(no_data, tmp_path):
-    work = copy_workflow(tmp_path / "wf")
-    sid = tmp_path / "SID" / "Sony_test_list.txt"
-    proc = snakemake(sid, "--cores", "1", "--configfile", no_data, cwd=work, check=False)
-    assert f"SID not found at {sid.parent}" in proc.out
-    assert "issue 6" in proc.out
+def test_dataset_in_place_is_not_downloaded(tmp_path):
+    """A dataset already at data.sid_root (copied by hand, a shared path) is used as it is."""
+    sid = tmp_path / "SID"
+    sid.mkdir()
+    for split in ("train", "test"):
+        (sid / f"Sony_{split}_list.txt").write_text("")
+    cfg = overlay(tmp_path, "in_place", {"data": {"sid_root": str(sid), "eld_root": str(tmp_path / "ELD")}})
+    counts = job_counts(snakemake("-n", "--configfile", cfg, check=True).out)
+    assert "download_sid" not in counts and "install_sid" not in counts
+    assert counts["download_eld"] == 1
 
 
 def test_dry_run_demo_overlay():
@@ -121,7 +127,7 @@ def test_dry_run_demo_overlay():
     counts = job_counts(proc.out)
     assert counts["synthetic_data"] == 1 and counts["train"] == 17
     assert counts["calibrate"] == 1 and "noise_params" not in counts  # from the generated frames
-    assert "dataset_missing" not in counts
+    assert not any(rule.startswith(("download_", "install_")) for rule in counts)
 
 
 def test_dry_run_demo_profile_and_target():
@@ -184,7 +190,8 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     assert "results/tables/table4.csv" in outputs
     for out in outputs:
         path = work / out
-        if out in ("results/data/synthetic", "results/pairs/sid_train") or out.startswith("results/eval_sets/"):
+        directories = ("results/data/synthetic", "results/pairs/sid_train", "results/report/scene_grids")
+        if out in directories or out.startswith("results/eval_sets/"):
             path.mkdir(parents=True)  # directory outputs
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +203,10 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
         f.write("# an edit\n")
     counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
     # the two paper tables, the ELD table and Table 5b (written by tables.py) are remade
-    assert counts == {"table": 2, "variant_table": 1, "cost_table": 1, "all": 1, "total": 5}
+    # the tables (written by tables.py), their provenance records, and the step plot (which
+    # reads summaries with tables' CSV reader)
+    assert counts == {"table": 2, "variant_table": 1, "cost_table": 1, "step_plot": 1,
+                      "table_provenance": 4, "all": 1, "total": 10}
     snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
 
     # one network's code: only its variants retrain and re-evaluate
@@ -205,7 +215,7 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     proc = snakemake("-n", *demo, cwd=work, check=True)
     counts = job_counts(proc.out)
     assert counts["train"] == 8 and counts["evaluate"] == 16  # naf1/naf2 × pg/eld × base/ours
-    assert "results/train/unet-pg-ours/model_final.pt" not in proc.out
+    assert "output: results/train/unet-pg-ours/model_final.pt" not in proc.out
     assert "pack_eval_set" not in counts and "patch_store" not in counts
     snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
 
@@ -217,15 +227,14 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     noise_model = [n for n, v in yaml.safe_load((work / "config.yaml").read_text())["variants"].items()
                    if v["data"] in ("pg", "eld")]
     assert counts["calibrate"] == 1 and counts["train"] == len(noise_model) == 13
-    assert "results/train/unet-paired-ours/model_final.pt" not in proc.out
+    assert "output: results/train/unet-paired-ours/model_final.pt" not in proc.out
     assert "camera_params" not in counts
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path):
-    """The whole demo DAG on generated data (needs the complete library; minutes on 2 cores)."""
-    work = copy_workflow(tmp_path / "wf")
-    snakemake("--cores", "all", "--workflow-profile", "profiles/demo", cwd=work, check=True)
+def test_demo_runs_end_to_end(demo_run):
+    """The whole demo DAG on generated data (minutes on 2 cores; shared with test_report)."""
+    work = demo_run
     tables = work / "results" / "tables"
     for ext in ("csv", "md", "tex"):
         assert (tables / f"table4.{ext}").stat().st_size > 0

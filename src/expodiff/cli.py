@@ -139,6 +139,12 @@ def cmd_download(args) -> None:
     print(f"{path}: complete and verified")
 
 
+def cmd_plan(args) -> None:
+    from expodiff.provenance import plan
+
+    print(plan(args.config, run_dir=args.run_dir, its=args.its))
+
+
 def cmd_train(args) -> None:
     from expodiff.config import get_variant, load_config
     from expodiff.train import train_variant
@@ -222,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", default=None, help="expected SHA-256 (hex)")
     p.add_argument("--size", type=int, default=None, help="expected size in bytes")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("plan", help="jobs of a config and estimated GPU-hours per variant")
+    p.add_argument("config", nargs="+", help="config.yaml, then overlays")
+    p.add_argument("--run-dir", default=None, help="a finished run (benchmarks/out, results/) to measure iterations/s from")
+    p.add_argument("--its", type=float, default=None, help="training iterations per second to assume")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("train", help="train one variant of a config")
     p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")

@@ -107,7 +107,7 @@ def measure_inference_time(
 
 
 def build_cost_table(backbones, paper_cost_csv, *, count_size: int = 512, time_size: int = 512,
-                     repeats: int = 5, n_steps: int = 3, device: str = "auto") -> "pd.DataFrame":
+                     repeats: int = 5, n_steps: int = 3, device: str = "auto"):
     """Table 5b: per backbone with the 8→9-channel ExposureDiffusion head, thop parameters and
     MACs (on 1×8×count_size²), all parameters, and measured time per pass and per n-step run,
     beside the paper's numbers."""

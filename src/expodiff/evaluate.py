@@ -63,7 +63,10 @@ def evaluate_variant(
         K = k_from_iso(float(rec.iso), camera)
         preds = enhance(net, spec, x_short, int(rec.ratio), K, n, gt=gt if oracle else None,
                         generator=generator, padding=padding)
-        for step, pred in enumerate(preds, start=1):
+        # ours: the prediction after each network evaluation; baseline and DDIM make one
+        # prediction, the result of the n-step run (step = n_steps)
+        labels = range(1, len(preds) + 1) if spec.method == "ours" else [n]
+        for step, pred in zip(labels, preds):
             psnr, ssim = psnr_ssim(gt, pred)
             rows.append([variant["name"], rec.dataset, rec.camera, str(rec.scene), int(rec.ratio), n, step, psnr, ssim])
     per_image = pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)

@@ -8,7 +8,6 @@ DDIM-based baseline, read off its figure) are overlaid with their own markers.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
@@ -16,23 +15,13 @@ from matplotlib.figure import Figure
 
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import atomic_path
+from expodiff.tables import _read_csv
 
 METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
 PAPER_STYLE = {  # step_curve.csv method -> legend label, marker, colour
     "ours": ("paper: ExposureDiffusion", "s", "tab:blue"),
     "ddim": ("paper: DDIM-based", "^", "tab:gray"),
 }
-
-
-def _read(path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise ExpodiffError(f"{path}: {what} not found")
-    df = pd.read_csv(path)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ExpodiffError(f"{path}: {what} lacks column(s) {', '.join(missing)}")
-    return df
 
 
 def step_curve(summary: pd.DataFrame, ratio: int, steps: Sequence[int] | None = None) -> pd.DataFrame:
@@ -59,17 +48,17 @@ def plot_step_curve(
     ``ddim_summary`` adds this run's DDIM-based baseline at every sampler step count it has.
     """
     columns = ["ratio", "n_steps", "step", "psnr", "ssim"]
-    ours = step_curve(_read(ours_summary, columns, "evaluation summary"), ratio, steps)
+    ours = step_curve(_read_csv(ours_summary, columns, "evaluation summary"), ratio, steps)
     if ours.empty:
         raise ExpodiffError(f"{ours_summary}: no final-step rows for ratio {ratio}")
     if steps is not None and len(ours) != len(set(steps)):
         missing = sorted(set(steps) - set(ours["n_steps"]))
         raise ExpodiffError(f"{ours_summary}: no rows for ratio {ratio} with n_steps {missing}")
-    base = step_curve(_read(baseline_summary, columns, "evaluation summary"), ratio, steps=[1])
+    base = step_curve(_read_csv(baseline_summary, columns, "evaluation summary"), ratio, steps=[1])
     if len(base) != 1:
         raise ExpodiffError(f"{baseline_summary}: expected one row for ratio {ratio}, n_steps 1, found {len(base)}")
-    paper = _read(paper_step_csv, ["method", "steps", "psnr", "ssim"], "paper step curve")
-    ddim = None if ddim_summary is None else step_curve(_read(ddim_summary, columns, "evaluation summary"), ratio)
+    paper = _read_csv(paper_step_csv, ["method", "steps", "psnr", "ssim"], "paper step curve")
+    ddim = None if ddim_summary is None else step_curve(_read_csv(ddim_summary, columns, "evaluation summary"), ratio)
 
     fig = Figure(figsize=(8.0, 3.2), layout="constrained")
     for ax, (metric, name) in zip(fig.subplots(1, 2), METRICS):

@@ -39,6 +39,7 @@ def table_ratios(df: pd.DataFrame) -> list[int]:
 
 
 def _read_csv(path, columns: list[str], what: str) -> pd.DataFrame:
+    """A CSV with the named columns; a clear error naming the file otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ExpodiffError(f"{path}: {what} not found")
