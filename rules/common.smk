@@ -85,6 +85,11 @@ def get_config_errors():
                 errors.append(
                     f"{key}.steps: {vtable['steps']} is not run by the {method} variants"
                 )
+    for name in config["released_checkpoints"]["files"]:
+        if name not in variants:
+            errors.append(
+                f"released_checkpoints.files.{name}: unknown variant (not in variants)"
+            )
     plot = config["step_plot"]
     for field, method in (
         ("variant", "ours"),
@@ -155,11 +160,31 @@ wildcard_constraints:
 ##### targets #####
 
 
+def get_active_variants():
+    """Variants with a model: every variant when we train them (`checkpoints: trained`), the
+    ones the authors released when evaluating their checkpoints (`checkpoints: released`).
+    """
+    if config["checkpoints"] == "released":
+        return [
+            v
+            for v in config["variants"]
+            if v in config["released_checkpoints"]["files"]
+        ]
+    return list(config["variants"])
+
+
+def uses_released_checkpoints():
+    return config["checkpoints"] == "released"
+
+
 def get_final_output():
-    """Every variant on every evaluation set, the paper tables and the step plot."""
+    """Every variant on every evaluation set, the tables, the step plot and the report figures.
+
+    With released checkpoints: their evaluations and the tables (other cells "not run").
+    """
     outputs = expand(
         "results/eval/{variant}/{dataset}/summary.csv",
-        variant=config["variants"],
+        variant=get_active_variants(),
         dataset=config["evaluation"]["datasets"],
     )
     outputs += expand(
@@ -170,6 +195,12 @@ def get_final_output():
         table=[*config["variant_tables"], "table5b"],
         ext=["csv", "md", "tex"],
     )
+    if (
+        uses_released_checkpoints()
+    ):  # no trainings: no step plot (it needs the baseline) or curves
+        return outputs + expand(
+            "results/tables/{table}.provenance.json", table=get_provenance_tables()
+        )
     outputs += expand("results/plots/steps.{ext}", ext=["png", "pdf"])
     outputs += get_report_output()
     return outputs
@@ -375,6 +406,21 @@ def get_eval_camera_json(wildcards):
     return f"results/cameras/{get_dataset(wildcards)['camera']}.json"
 
 
+def get_released_checkpoint(wildcards):
+    """The authors' checkpoint file of a released variant (checkpoints: released)."""
+    spec = config["released_checkpoints"]
+    return os.path.join(spec["folder"], spec["files"][wildcards.variant])
+
+
+def get_missing_released_checkpoints():
+    """Released checkpoint files of the active variants that are not in the folder."""
+    spec = config["released_checkpoints"]
+    files = [
+        os.path.join(spec["folder"], spec["files"][v]) for v in get_active_variants()
+    ]
+    return [f for f in files if not os.path.exists(f)]
+
+
 def get_train_store_dir(wildcards, input):
     """Folder of the training data store (the patch store is tracked by its meta.json)."""
     return input.store if os.path.isdir(input.store) else os.path.dirname(input.store)
@@ -430,11 +476,24 @@ def get_table_variants(wildcards):
     """Variants filling a table's cells, in order of appearance, without the not-run ones."""
     names = [
         row[method]
-        for row in get_table(wildcards)["rows"]
+        for row in get_table_config(wildcards)["rows"]
         for method in ("baseline", "ours")
         if row[method] is not None
     ]
     return list(dict.fromkeys(names))
+
+
+def get_table_config(wildcards):
+    """A table's config with the cells of variants that have no model set to null ("not run")."""
+    table, active = get_table(wildcards), get_active_variants()
+    rows = [
+        {
+            **row,
+            **{m: row[m] if row[m] in active else None for m in ("baseline", "ours")},
+        }
+        for row in table["rows"]
+    ]
+    return {**table, "rows": rows}
 
 
 def get_table_summaries(wildcards):
@@ -450,7 +509,7 @@ def get_variant_table_summaries(wildcards):
     """Evaluation summaries of every variant on the variant table's dataset (config order)."""
     return expand(
         "results/eval/{variant}/{dataset}/summary.csv",
-        variant=config["variants"],
+        variant=get_active_variants(),
         dataset=config["variant_tables"][wildcards.vtable]["dataset"],
     )
 
@@ -523,7 +582,7 @@ def get_table_provenance_variants(wildcards):
     if wildcards.ptable in config["tables"]:
         return get_table_variants(SimpleNamespace(table=wildcards.ptable))
     if wildcards.ptable in config["variant_tables"]:
-        return list(config["variants"])
+        return get_active_variants()
     return []
 
 

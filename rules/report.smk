@@ -31,7 +31,7 @@ rule table:
         mem_mb=1000,
         runtime=5,
     params:
-        table=get_table,
+        table=get_table_config,
         variants=get_table_variants,
     script:
         "../workflow/scripts/table.py"
@@ -103,8 +103,8 @@ rule variant_table:
         runtime=5,
     params:
         table=lambda w: config["variant_tables"][w.vtable],
-        variants=list(config["variants"]),
-        variant_cfgs=config["variants"],
+        variants=get_active_variants(),
+        variant_cfgs={v: config["variants"][v] for v in get_active_variants()},
     script:
         "../workflow/scripts/variant_table.py"
 

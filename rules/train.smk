@@ -4,6 +4,57 @@
 # checkpoints are not outputs: an interrupted training resumes from model_latest.pt.
 
 
+if uses_released_checkpoints():
+
+    # evaluate the authors' checkpoints instead of training (`--config checkpoints=released`)
+    ruleorder: released_checkpoint > train
+
+    rule released_checkpoint:
+        input:
+            checkpoint=get_released_checkpoint,
+            code=get_variant_sources("checkpoint"),
+        output:
+            model="results/train/{variant}/model_final.pt",
+        log:
+            "logs/released_checkpoint/{variant}.log",
+        wildcard_constraints:
+            variant="|".join(config["released_checkpoints"]["files"]) or "(?!)",
+        conda:
+            "../envs/torch.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        params:
+            variant=get_variant,
+        script:
+            "../workflow/scripts/released_checkpoint.py"
+
+    for file in get_missing_released_checkpoints():
+
+        rule:
+            name:
+                f"missing_{os.path.splitext(os.path.basename(file))[0]}"
+            output:
+                file,
+            log:
+                f"logs/missing_checkpoint/{os.path.basename(file)}.log",
+            conda:
+                "../envs/report.yaml"
+            threads: 1
+            resources:
+                mem_mb=100,
+                runtime=1,
+            params:
+                message=(
+                    f"released checkpoint {file} not found: download the file from the "
+                    "Google Drive folder linked in the ExposureDiffusion README into "
+                    f"{config['released_checkpoints']['folder']}"
+                ),
+            script:
+                "../workflow/scripts/missing_file.py"
+
+
 rule train:
     input:
         unpack(get_train_inputs),

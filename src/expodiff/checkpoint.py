@@ -67,3 +67,16 @@ def load_network(path, spec: MethodSpec) -> nn.Module:
     net.load_state_dict(got, strict=True)
     net.eval()
     return net
+
+
+def import_checkpoint(source, variant: dict, out) -> None:
+    """Copy a released checkpoint to ``out`` after checking that it loads into ``variant``'s
+    network (keys and shapes; the error names the variant and the mismatching keys)."""
+    import shutil
+
+    try:
+        load_network(source, MethodSpec.from_variant(variant))
+    except ConfigError as err:
+        raise ConfigError(f"variant {variant.get('name')!r}: {err}") from err
+    with atomic_path(out) as tmp:
+        shutil.copyfile(source, tmp)
