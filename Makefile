@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # extra arguments for snakemake, e.g. make demo SNAKEMAKE_ARGS=-n
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv demo test lint dag
+.PHONY: venv demo test slurm-local lint dag
 
 venv: $(STAMP)
 
@@ -26,8 +26,19 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/snakemake --cores all --workflow-profile profiles/demo $(SNAKEMAKE_ARGS) demo
 
-test: venv
+# tests/test_slurm.py needs the one-node SLURM test cluster of scripts/slurm-local.sh: with
+# SLURM_LOCAL=auto (the default) `make test` starts it first when it can (as root with apt-get:
+# about 10 s the first time, installing slurm-wlm and munge, then 1 s) and leaves it running
+# (scripts/slurm-local.sh stop); otherwise, or with SLURM_LOCAL=no, those tests skip
+SLURM_LOCAL ?= auto
+
+test: venv slurm-local
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+slurm-local:
+	@if [ "$(SLURM_LOCAL)" = auto ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		scripts/slurm-local.sh start || echo "no SLURM test cluster: tests/test_slurm.py will skip"; \
+	fi
 
 lint: venv
 	$(BIN)/snakemake --lint
