@@ -8,7 +8,7 @@ apt-get). Without it every test here skips and says so. Only these tests:
 
 The main test runs the demo's training and evaluation of two variants through SLURM (one
 training is cancelled mid-way, as a scheduler kills a job, and its retry resumes) and the
-same targets locally, side by side, and asserts equal results (about 3 minutes on 2 cores).
+same targets locally, side by side, and asserts equal results (2 to 2.6 minutes on 2 cores).
 """
 
 from __future__ import annotations
