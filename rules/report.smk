@@ -171,7 +171,7 @@ rule table_provenance:
     wildcard_constraints:
         ptable="|".join(get_provenance_tables()),
     conda:
-        "../envs/report.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -234,7 +234,7 @@ rule training_curves:
     log:
         "logs/training_curves/training_curves.log",
     conda:
-        "../envs/report.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -265,7 +265,7 @@ rule runtime:
     log:
         "logs/runtime/runtime.log",
     conda:
-        "../envs/report.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=1000,
