@@ -195,12 +195,15 @@ def test_plan_from_a_measured_run(tmp_path):
     (run / "benchmarks/out/train").mkdir(parents=True)
     (run / "benchmarks/out/train/unet-pg-ours.tsv").write_text("s\th:m:s\tmax_rss\n36.0\t0:00:36\t100\n")
     (run / "results/train/unet-pg-ours").mkdir(parents=True)
-    pd.DataFrame({"iteration": range(1, 73), "loss": 0.1}).to_csv(run / "results/train/unet-pg-ours/train_log.csv",
-                                                                   index=False)  # fmt: skip
+    epochs = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["training"]["epochs"]
+    iterations = epochs * 24
+    pd.DataFrame({"iteration": range(1, iterations + 1), "loss": 0.1}).to_csv(
+        run / "results/train/unet-pg-ours/train_log.csv", index=False)  # fmt: skip
+    (run / "benchmarks/out/train/unet-pg-ours.tsv").write_text(f"s\th:m:s\tmax_rss\n{iterations / 2}\t0:00:36\t100\n")
     text = plan([REPO / "config.yaml", REPO / "configs" / "demo.yaml"], run_dir=run)
     rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  unet-")}
-    # demo: 3 epochs × 24 patches = 72 iterations at 72/36 = 2 it/s: 0.01 h
-    assert rows["unet-pg-ours"].split()[2:6] == ["24", "72", "2", "measured"]
+    # demo: epochs × 24 patches at 2 it/s (the benchmark's seconds are half the iterations)
+    assert rows["unet-pg-ours"].split()[2:6] == ["24", str(iterations), "2", "measured"]
     assert "mean of 1 unet/ours" in rows["unet-eld-ours"]
     assert rows["unet-pg-base"].rstrip().endswith("?")  # no unet baseline measured
     assert "without" in text and "unet-pg-base" in text.split("without", 1)[1]
