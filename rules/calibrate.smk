@@ -10,7 +10,7 @@ if config["calibration"]["frames"]:
 
     rule calibrate:
         input:
-            frames=get_calibration_frames_input(),
+            frames=get_frames_input(config["calibration"]["frames"]),
             code=get_library_sources("calibrate"),
         output:
             json=f"results/calibration/{config['camera']}.json",

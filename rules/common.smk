@@ -362,12 +362,12 @@ def get_calibration_frames():
     return config["calibration"]["frames"]
 
 
-def get_calibration_frames_input():
-    """The calibration frames as a DAG input: the generated dataset if they live inside it."""
-    frames = os.path.normpath(get_calibration_frames())
-    if frames == SYNTHETIC_DIR or frames.startswith(SYNTHETIC_DIR + os.sep):
+def get_frames_input(folder):
+    """A folder of raw frames as a DAG input: the generated dataset if it lives inside it."""
+    folder = os.path.normpath(folder)
+    if folder == SYNTHETIC_DIR or folder.startswith(SYNTHETIC_DIR + os.sep):
         return SYNTHETIC_DIR
-    return frames
+    return folder
 
 
 def get_noise_params_file():
@@ -455,14 +455,6 @@ def get_dark_shading_input(wildcards):
     ):
         return {"dark_shading": DARK_SHADING}
     return {}
-
-
-def get_dark_frames_input():
-    """The dark frames as a DAG input: the generated dataset if they live inside it."""
-    frames = os.path.normpath(config["pmn"]["dark_frames"])
-    if frames == SYNTHETIC_DIR or frames.startswith(SYNTHETIC_DIR + os.sep):
-        return SYNTHETIC_DIR
-    return frames
 
 
 ##### tables and plots #####

@@ -142,7 +142,7 @@ if config["pmn"]["dark_frames"]:
 
     rule dark_shading:
         input:
-            frames=get_dark_frames_input(),
+            frames=get_frames_input(config["pmn"]["dark_frames"]),
             code=get_library_sources("data.pmn"),
         output:
             npz=DARK_SHADING,

@@ -32,22 +32,28 @@ def _is_path(name_or_path: str | os.PathLike) -> bool:
     return isinstance(name_or_path, os.PathLike) or text.endswith(".json") or os.sep in text or "/" in text
 
 
-def _read(name_or_path: str | os.PathLike) -> tuple[dict, str]:
-    """The parameter object and a description of where it came from (for messages)."""
+def camera_params_path(name_or_path: str | os.PathLike) -> Path:
+    """The parameter file of a bundled camera name (e.g. "SonyA7S2") or of a path to a .json."""
     if _is_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
             raise ConfigError(f"{path}: camera parameter file not found")
-        text, origin = path.read_text(), str(path)
-    else:
-        name = str(name_or_path)
-        resource = resources.files("expodiff") / "resources" / "camera_params" / f"{name}.json"
-        if not resource.is_file():
-            raise ConfigError(
-                f"camera parameters {name!r}: not a bundled camera ({', '.join(bundled_cameras())}) "
-                "nor a path to a .json file"
-            )
-        text, origin = resource.read_text(), f"bundled {name}.json"
+        return path
+    name = str(name_or_path)
+    resource = resources.files("expodiff") / "resources" / "camera_params" / f"{name}.json"
+    if not resource.is_file():
+        raise ConfigError(
+            f"camera parameters {name!r}: not a bundled camera ({', '.join(bundled_cameras())}) "
+            "nor a path to a .json file"
+        )
+    return Path(str(resource))
+
+
+def _read(name_or_path: str | os.PathLike) -> tuple[dict, str]:
+    """The parameter object and a description of where it came from (for messages)."""
+    path = camera_params_path(name_or_path)
+    text = path.read_text()
+    origin = str(path) if _is_path(name_or_path) else f"bundled {path.name}"
     try:
         params = json.loads(text)
     except json.JSONDecodeError as err:

@@ -13,17 +13,12 @@ from expodiff.errors import ConfigError, ExpodiffError
 
 
 def _bundled_camera(name_or_path: str) -> Path:
-    from importlib.resources import files
+    from expodiff.camera import camera_params_path
 
-    path = Path(name_or_path)
-    if path.suffix == ".json":
-        if not path.is_file():
-            raise ConfigError(f"--camera: file not found: {path}")
-        return path
-    bundled = files("expodiff") / "resources" / "camera_params" / f"{name_or_path}.json"
-    if not bundled.is_file():
-        raise ConfigError(f"--camera: unknown camera {name_or_path!r} (give a bundled name like SonyA7S2 or a .json file)")
-    return Path(str(bundled))
+    try:
+        return camera_params_path(name_or_path)
+    except ConfigError as err:
+        raise ConfigError(f"--camera: {err}") from err
 
 
 def cmd_make_demo_data(args) -> None:
@@ -34,14 +29,11 @@ def cmd_make_demo_data(args) -> None:
 
 
 def cmd_pack(args) -> None:
+    from expodiff.data.eval_sets import center_crop
     from expodiff.io.atomic import atomic_path
     from expodiff.io.raw import pack, read_raw
 
-    packed = pack(read_raw(args.input))
-    if args.crop:
-        _, h, w = packed.shape
-        top, left = h // 2 - args.crop // 2, w // 2 - args.crop // 2
-        packed = packed[:, top : top + args.crop, left : left + args.crop]
+    packed = center_crop(pack(read_raw(args.input)), args.crop, args.input)
     with atomic_path(args.output) as tmp:
         np.save(tmp, packed.astype(np.float32))
     print(f"{args.input} → {args.output} {tuple(packed.shape)}")

@@ -53,22 +53,23 @@ def evaluate_variant(
     dsc = DarkShading(dark_shading) if dark_shading else None
     steps = [1] if spec.method == "baseline" else [int(n) for n in steps]
     rows = []
-    jobs = [(i, rec, n) for i, rec in enumerate(index.itertuples()) for n in steps]
-    for i, rec, n in tqdm(jobs, desc=f"evaluate {variant['name']}", unit="run"):
+    for i, rec in enumerate(tqdm(list(index.itertuples()), desc=f"evaluate {variant['name']}", unit="image")):
         x_short = np.load(rec.input_npy)
         if dsc is not None:
             x_short = dsc.correct_packed(x_short, float(rec.iso))
         gt = np.load(rec.gt_npy)
-        generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + i * 101 + n)
         K = k_from_iso(float(rec.iso), camera)
-        preds = enhance(net, spec, x_short, int(rec.ratio), K, n, gt=gt if oracle else None,
-                        generator=generator, padding=padding)
-        # ours: the prediction after each network evaluation; baseline and DDIM make one
-        # prediction, the result of the n-step run (step = n_steps)
-        labels = range(1, len(preds) + 1) if spec.method == "ours" else [n]
-        for step, pred in zip(labels, preds):
-            psnr, ssim = psnr_ssim(gt, pred)
-            rows.append([variant["name"], rec.dataset, rec.camera, str(rec.scene), int(rec.ratio), n, step, psnr, ssim])
+        for n in steps:
+            generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + i * 101 + n)
+            preds = enhance(net, spec, x_short, int(rec.ratio), K, n, gt=gt if oracle else None,
+                            generator=generator, padding=padding)
+            # ours: the prediction after each network evaluation; baseline and DDIM make one
+            # prediction, the result of the n-step run (step = n_steps)
+            labels = range(1, len(preds) + 1) if spec.method == "ours" else [n]
+            for step, pred in zip(labels, preds):
+                psnr, ssim = psnr_ssim(gt, pred)
+                rows.append([variant["name"], rec.dataset, rec.camera, str(rec.scene), int(rec.ratio), n, step,
+                             psnr, ssim])
     per_image = pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
     summary = summarize(per_image)
     for frame, path in ((per_image, per_image_csv), (summary, summary_csv)):

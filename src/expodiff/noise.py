@@ -46,13 +46,16 @@ class NoiseParams:
         unknown = set(values) - set(fields)
         if unknown:
             raise ConfigError(f"unknown noise parameter(s): {', '.join(sorted(unknown))}")
-        as_t = lambda v: torch.as_tensor(v, dtype=torch.float32).reshape(-1).expand(batch).clone()  # noqa: E731
-        return cls(**{f: as_t(values.get(f, 0.0)) for f in fields})
+        return cls(**{f: _per_sample(values.get(f, 0.0), batch) for f in fields})
 
     def with_values(self, **values) -> "NoiseParams":
         batch = self.K.shape[0]
-        as_t = lambda v: torch.as_tensor(v, dtype=torch.float32).reshape(-1).expand(batch).clone()  # noqa: E731
-        return replace(self, **{k: as_t(v) for k, v in values.items()})
+        return replace(self, **{k: _per_sample(v, batch) for k, v in values.items()})
+
+
+def _per_sample(value, batch: int) -> torch.Tensor:
+    """A number or tensor as a (batch,) float32 tensor."""
+    return torch.as_tensor(value, dtype=torch.float32).reshape(-1).expand(batch).clone()
 
 
 POISSON_CHUNK = 1 << 20  # draws per independently seeded chunk of a large Poisson sample

@@ -12,9 +12,6 @@ import numpy as np  # noqa: E402
 
 from expodiff.io.atomic import atomic_path  # noqa: E402
 
-LAMBDA_GRID = np.round(np.linspace(-0.5, 0.5, 101), 4)
-
-
 def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")

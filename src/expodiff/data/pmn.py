@@ -55,7 +55,10 @@ def fit_dark_shading(dark_dir, out_npz) -> Path:
     for name, sel in (("low", isos <= ISO_SPLIT), ("high", isos > ISO_SPLIT)):
         use = sel if sel.any() else ~sel  # a regime without frames borrows the other's fit
         maps[f"k_{name}"], maps[f"b_{name}"] = _line_fit(isos[use], means[use])
-    ble = [float((means[j] - (_select(maps, iso)[0] * iso + _select(maps, iso)[1])).mean()) for j, iso in enumerate(isos)]
+    ble = []
+    for mean, iso in zip(means, isos):
+        k, b = _select(maps, iso)
+        ble.append(float((mean - (k * iso + b)).mean()))
     with atomic_path(out_npz) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, isos=isos, ble=np.array(ble), scale=scale, **maps)
@@ -94,7 +97,7 @@ class DarkShading:
     def centre(self, iso: float, h: int, w: int) -> np.ndarray:
         """The centre h×w window (an evaluation set's centre crop, or the full image)."""
         H, W = self.shape[1:]
-        return self.window(iso, (H - h) // 2, (W - w) // 2, h, w)
+        return self.window(iso, H // 2 - h // 2, W // 2 - w // 2, h, w)  # as eval_sets.center_crop
 
     def correct_packed(self, packed: np.ndarray, iso: float) -> np.ndarray:
         """Test-time DSC of a packed short exposure in [0, 1] (a centre crop or the full image)."""
