@@ -1,12 +1,37 @@
 import ast
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+
+def get_config_files_read():
+    """The config files merged into `config`, in merge order, and a hint when config.yaml of
+    the workflow was not among them (`configfile:` is relative to the working directory, and
+    snakemake skips it silently when --configfile is given)."""
+    given = [os.path.normpath(f) for f in workflow.overwrite_configfiles]
+    read = [os.path.normpath(f) for f in workflow.configfiles]
+    # `configfile:` first, then --configfile
+    files = [f for f in read if f not in given] + given
+    base = os.path.join(workflow.basedir, "config.yaml")
+    text = "config files read: " + (", ".join(files) or "none")
+    if not any(os.path.exists(f) and os.path.samefile(f, base) for f in files):
+        text += (
+            f"\n{os.path.normpath(base)} was not read: the Snakefile's `configfile: config.yaml` is "
+            f"relative to the working directory ({os.getcwd()}). Run snakemake from "
+            f"{os.path.normpath(workflow.basedir)}, or pass that file first: "
+            f"--configfile {os.path.normpath(base)} {' '.join(given)}".rstrip()
+        )
+    return text
+
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as err:
+    raise WorkflowError(f"{err}\n{get_config_files_read()}") from None
 
 
 ##### constants #####
@@ -22,116 +47,11 @@ SYNTHETIC_DIR = "results/data/synthetic"
 
 ##### config cross-checks the schema cannot express #####
 
-
-def get_config_errors():
-    """Messages, each naming its key, for references between config sections."""
-    variants = config["variants"]
-    datasets = config["evaluation"]["datasets"]
-    steps = config["evaluation"]["steps"]
-    errors = []
-    for name, table in config["tables"].items():
-        key = f"tables.{name}"
-        dataset = datasets.get(table["dataset"])
-        if dataset is None:
-            errors.append(
-                f"{key}.dataset: {table['dataset']!r} is not in evaluation.datasets"
-            )
-        elif not set(table["ratios"]) <= set(dataset["ratios"]):
-            errors.append(
-                f"{key}.ratios: {table['ratios']} are not all in "
-                f"evaluation.datasets.{table['dataset']}.ratios {dataset['ratios']}"
-            )
-        if table["steps"] not in steps:
-            errors.append(f"{key}.steps: {table['steps']} is not in evaluation.steps")
-        for i, row in enumerate(table["rows"]):
-            for method in ("baseline", "ours"):
-                ref, ref_key = row[method], f"{key}.rows[{i}].{method}"
-                if ref is None:
-                    continue
-                if ref not in variants:
-                    errors.append(
-                        f"{ref_key}: unknown variant {ref!r} (not in variants)"
-                    )
-                    continue
-                for field, wanted in (
-                    ("method", method),
-                    ("backbone", row["backbone"]),
-                    ("data", row["data"]),
-                ):
-                    if variants[ref][field] != wanted:
-                        errors.append(
-                            f"{ref_key}: variant {ref!r} has {field} "
-                            f"{variants[ref][field]!r}, the row needs {wanted!r}"
-                        )
-    for name, vtable in config["variant_tables"].items():
-        key = f"variant_tables.{name}"
-        if name in config["tables"] or name == "table5b":
-            errors.append(f"{key}: the name is already a table")
-        dataset = datasets.get(vtable["dataset"])
-        if dataset is None:
-            errors.append(
-                f"{key}.dataset: {vtable['dataset']!r} is not in evaluation.datasets"
-            )
-        elif not set(vtable["ratios"]) <= set(dataset["ratios"]):
-            errors.append(
-                f"{key}.ratios: not all in evaluation.datasets.{vtable['dataset']}.ratios"
-            )
-        methods = {v["method"] for v in variants.values()}
-        for method, listed in (
-            ("ours", steps),
-            ("ddim", config["evaluation"]["ddim_steps"]),
-        ):
-            if method in methods and vtable["steps"] not in listed:
-                errors.append(
-                    f"{key}.steps: {vtable['steps']} is not run by the {method} variants"
-                )
-    for name in config["released_checkpoints"]["files"]:
-        if name not in variants:
-            errors.append(
-                f"released_checkpoints.files.{name}: unknown variant (not in variants)"
-            )
-    plot = config["step_plot"]
-    for field, method in (
-        ("variant", "ours"),
-        ("baseline", "baseline"),
-        ("ddim", "ddim"),
-    ):
-        if field == "ddim" and plot[field] is None:
-            continue
-        if plot[field] not in variants:
-            errors.append(
-                f"step_plot.{field}: unknown variant {plot[field]!r} (not in variants)"
-            )
-        elif variants[plot[field]]["method"] != method:
-            errors.append(f"step_plot.{field}: variant {plot[field]!r} is not {method}")
-    if plot["dataset"] not in datasets:
-        errors.append(
-            f"step_plot.dataset: {plot['dataset']!r} is not in evaluation.datasets"
-        )
-    elif plot["ratio"] not in datasets[plot["dataset"]]["ratios"]:
-        errors.append(
-            f"step_plot.ratio: {plot['ratio']} is not in "
-            f"evaluation.datasets.{plot['dataset']}.ratios"
-        )
-    if not set(plot["steps"]) <= set(steps):
-        errors.append(
-            f"step_plot.steps: {plot['steps']} are not all in evaluation.steps"
-        )
-    source = config["calibration"]["camera_params"]
-    if not is_camera_path(source) and not get_bundled_camera(source).exists():
-        errors.append(
-            f"calibration.camera_params: {source!r} is neither a bundled camera "
-            "(src/expodiff/resources/camera_params/) nor a path to a .json file"
-        )
-    for camera, key in [(config["camera"], "camera")] + [
-        (d["camera"], f"evaluation.datasets.{n}.camera") for n, d in datasets.items()
-    ]:
-        if not get_bundled_camera(camera).exists():
-            errors.append(
-                f"{key}: no bundled parameters for {camera!r} "
-                "(needed for K from ISO, PROTOCOL section 3)"
-            )
-    return errors
+# expodiff.config.config_errors: the same checks `expodiff plan` and every CLI command taking
+# --config run (load_config). The workflow's own library, also where snakemake's python lacks it.
+if str(LIBRARY.parent) not in sys.path:
+    sys.path.insert(0, str(LIBRARY.parent))
+from expodiff.config import config_errors
 
 
 def is_camera_path(source):
@@ -144,9 +64,9 @@ def get_bundled_camera(name):
     return LIBRARY / "resources" / "camera_params" / f"{name}.json"
 
 
-config_errors = get_config_errors()
-if config_errors:
-    raise WorkflowError("Invalid config:\n  " + "\n  ".join(config_errors))
+_config_errors = config_errors(config)
+if _config_errors:
+    raise WorkflowError("Invalid config:\n  " + "\n  ".join(_config_errors))
 
 
 wildcard_constraints:

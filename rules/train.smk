@@ -1,7 +1,9 @@
 # Snakemake deletes a job's outputs before it runs and after it fails, so only files
 # written at the very end are outputs: model_final.pt (written once training completes)
-# and train_log.csv. The resume state (model_latest.pt) and the model_{epoch:03d}.pt
-# checkpoints are not outputs: an interrupted training resumes from model_latest.pt.
+# and train_log.csv (copied then from train_log.partial.csv, which is then removed). The
+# resume state (model_latest.pt, train_log.partial.csv) and the model_{epoch:03d}.pt
+# checkpoints are not outputs: an interrupted training resumes from model_latest.pt and
+# keeps its log.
 
 
 if uses_released_checkpoints():
@@ -76,6 +78,7 @@ rule train:
     params:
         variant=get_variant,
         training=config["training"],
+        save_every=config["training"]["save_every"],
         patches_dir=get_train_store_dir,
         patch_size=config["patches"]["size"],
         dark_shading=lambda w, input: input.get("dark_shading"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,40 @@ def demo_run(tmp_path_factory) -> Path:
     work = copy_workflow(tmp_path_factory.mktemp("demo_run") / "wf")
     snakemake("--cores", "all", "--workflow-profile", "profiles/demo", cwd=work, check=True)
     return work
+
+
+# --- the checkout's own run state is never read or written by the tests ---------------------
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+RUN_STATE = ("results", "logs", ".snakemake", "benchmarks/out")
+
+
+def _run_state() -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every entry under the checkout's run-state folders."""
+    state = {}
+    for name in RUN_STATE:
+        for folder, dirs, files in os.walk(CHECKOUT / name):
+            for entry in dirs + files:
+                st = os.lstat(os.path.join(folder, entry))
+                state[os.path.relpath(os.path.join(folder, entry), CHECKOUT)] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def pytest_sessionstart(session):
+    session.config._expodiff_run_state = _run_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session if any test changed the checkout's results/, logs/, .snakemake/ or
+    benchmarks/out/: every workflow run belongs in a temporary copy (test_workflow.copy_workflow)."""
+    before = getattr(session.config, "_expodiff_run_state", None)
+    if before is None:
+        return
+    after = _run_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"ERROR: the tests changed the checkout's run state: {shown}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

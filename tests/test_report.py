@@ -49,7 +49,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 needs_snakemake = pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake is not installed beside python")
 
 
-def snakemake(*args, cwd=REPO) -> str:
+def snakemake(*args, cwd=None) -> str:
     """Run snakemake (targets first: --configfile takes every argument after it); assert success."""
     return run_snakemake(*args, cwd=cwd, check=True).out
 

@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from expodiff.checkpoint import load_checkpoint
-from test_workflow import REPO, SNAKEMAKE, copy_workflow
+from test_workflow import REPO, SNAKEMAKE, clean_workflow, copy_workflow
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
@@ -156,10 +156,13 @@ def test_demo_on_slurm_equals_local(tmp_path, runs):
     assert "Error in rule train:" in out and f"SLURM-job '{killed}' failed" in out and "CANCELLED" in out, out
     assert f"logs/train/{KILLED}.log" in out and f"rule_train/{KILLED}/{killed}.log" in out, out
     assert "Trying to restart job" in out, out
-    # ... which resumed: its log starts after the iterations the cancelled job had done
-    rows = (slurm / "results" / "train" / KILLED / "train_log.csv").read_text().splitlines()[1:]
-    first = int(rows[0].split(",")[0])
-    assert first > 1, f"the retried training started from scratch:\n{rows[:3]}"
+    # ... which resumed: the log holds every iteration once, and its clock (seconds since the
+    # process started) restarts where the retried job took over, after the first iteration
+    rows = [r.split(",") for r in (slurm / "results" / "train" / KILLED / "train_log.csv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1)), rows[:3]
+    seconds = [float(r[4]) for r in rows]
+    restarts = [i for i in range(1, len(rows)) if seconds[i] < seconds[i - 1]]
+    assert restarts and restarts[0] > 0, f"the retried training started from scratch:\n{rows[:3]}"
 
     # every job went through sbatch, the GPU rules with --gpus=1 (the test cluster's fake GPUs)
     submitted = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/", out))
@@ -241,7 +244,7 @@ def test_slurm_profiles_plan_the_demo(profile, tmp_path):
     shutil.copytree(REPO / "profiles" / profile, tmp_path / profile)
     without_conda(tmp_path / profile)
     args = ["-n", "--workflow-profile", tmp_path / profile, "--configfile", "configs/demo.yaml"]
-    proc = subprocess.run([str(SNAKEMAKE), "--nolock", *map(str, args)], cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run([str(SNAKEMAKE), "--nolock", *map(str, args)], cwd=clean_workflow(), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "This was a dry-run" in proc.stdout + proc.stderr

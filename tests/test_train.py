@@ -91,3 +91,148 @@ def test_paired_real_training(tiny_data, tmp_path):
     assert state["netG"]["conv1_1.weight"].shape[1] == 12
     with pytest.raises(ConfigError, match="patch_size"):
         train_variant(variant, TRAINING, store_dir, CAMERA, tmp_path / "run2")
+
+
+BASELINE = {"name": "unet-pg-base", "backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False}
+
+
+def iterations_logged(path) -> list[int]:
+    return [int(r["iteration"]) for r in csv.DictReader(open(path))]
+
+
+def test_identical_trainings_give_identical_checkpoint_bytes(patches, tmp_path, one_thread):
+    """torch.save to a path names the zip records after the (random) temporary file: saved
+    through a file object, the same training gives the same bytes."""
+    for run in ("a", "b"):
+        train_variant(BASELINE, {**TRAINING, "epochs": 1, "checkpoint_epochs": [1]}, patches, CAMERA, tmp_path / run)
+    for name in ("model_final.pt", "model_latest.pt", "model_001.pt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_log_survives_the_declared_log_being_deleted(patches, tmp_path, one_thread):
+    """Snakemake deletes train_log.csv (a declared output) before rerunning a killed training:
+    the resumed run still logs every iteration once, from the resumable log beside the checkpoint."""
+    training = {**TRAINING, "epochs": 1, "checkpoint_epochs": []}
+    log_csv = tmp_path / "declared" / "train_log.csv"
+    latest = train_variant(BASELINE, training, patches, CAMERA, tmp_path / "run", log_csv=log_csv,
+                           save_every=3, max_iterations=5)
+    assert load_checkpoint(latest)["iterations"] == 5
+    log_csv.unlink()
+    final = train_variant(BASELINE, training, patches, CAMERA, tmp_path / "run", log_csv=log_csv)
+    total = load_checkpoint(final)["iterations"]
+    assert iterations_logged(log_csv) == list(range(1, total + 1))
+    assert not (tmp_path / "run" / "train_log.partial.csv").exists()  # removed once finished
+
+
+def test_resumable_log_is_cut_back_to_the_checkpoint(patches, tmp_path, one_thread):
+    """Rows logged after the last checkpoint (the kill came between saves) are redone once."""
+    training = {**TRAINING, "epochs": 1, "checkpoint_epochs": []}
+    run = tmp_path / "run"
+    train_variant(BASELINE, training, patches, CAMERA, run, save_every=3, max_iterations=5)
+    partial = run / "train_log.partial.csv"
+    lines = partial.read_text().splitlines()
+    # as if killed at iteration 7 (checkpoint at 5) while writing row 8
+    partial.write_text("\n".join(lines + ["6,0,0.0001,0.5,1.0", "7,0,0.0001,0.5,1.0", "8,0,0.00"]) + "\n")
+    final = train_variant(BASELINE, training, patches, CAMERA, run)
+    assert iterations_logged(run / "train_log.csv") == list(range(1, load_checkpoint(final)["iterations"] + 1))
+
+
+def test_killed_during_the_final_save_does_not_retrain(patches, tmp_path, one_thread, monkeypatch):
+    """model_latest.pt at the last iteration without model_final.pt (killed while the final
+    checkpoint was written): the rerun writes it and the log from it, without training."""
+    from expodiff import train
+
+    training = {**TRAINING, "epochs": 1, "checkpoint_epochs": [1]}
+    expected = train_variant(BASELINE, training, patches, CAMERA, tmp_path / "uninterrupted")
+    run = tmp_path / "run"
+    real_save = train.save_checkpoint
+
+    def killed_at_final(path, *args, **kwargs):
+        if path.name == "model_final.pt":
+            raise KeyboardInterrupt("killed while saving model_final.pt")
+        real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(train, "save_checkpoint", killed_at_final)
+    with pytest.raises(KeyboardInterrupt):
+        train_variant(BASELINE, training, patches, CAMERA, run)
+    total = load_checkpoint(run / "model_latest.pt")["iterations"]
+    assert total == load_checkpoint(expected)["iterations"] and not (run / "model_final.pt").exists()
+    monkeypatch.setattr(train, "save_checkpoint", real_save)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again from a complete model_latest.pt")
+
+    monkeypatch.setattr(train.SyntheticNoiseSource, "batch", no_training)
+    final = train_variant(BASELINE, training, patches, CAMERA, run)
+    assert final == run / "model_final.pt" and final.read_bytes() == expected.read_bytes()
+    assert iterations_logged(run / "train_log.csv") == list(range(1, total + 1))
+    with open(run / "train_log.csv") as a, open(tmp_path / "uninterrupted" / "train_log.csv") as b:
+        assert [r["loss"] for r in csv.DictReader(a)] == [r["loss"] for r in csv.DictReader(b)]
+
+
+def test_finished_run_rerun_trains_anew(patches, tmp_path, monkeypatch):
+    """A finished run whose outputs are deleted (Snakemake reruns it after a code change) does
+    not take the old model_latest.pt as its result: it trains again from iteration 0."""
+    from expodiff import train
+
+    training = {**TRAINING, "epochs": 1, "checkpoint_epochs": []}
+    final = train_variant(BASELINE, training, patches, CAMERA, tmp_path)
+    total = load_checkpoint(final)["iterations"]
+    final.unlink()
+    (tmp_path / "train_log.csv").unlink()
+    batches = []
+    real_batch = train.SyntheticNoiseSource.batch
+    monkeypatch.setattr(train.SyntheticNoiseSource, "batch",
+                        lambda self, *a: batches.append(1) or real_batch(self, *a))  # fmt: skip
+    train_variant(BASELINE, training, patches, CAMERA, tmp_path)
+    assert len(batches) == total
+    assert iterations_logged(tmp_path / "train_log.csv") == list(range(1, total + 1))
+
+
+def test_save_every_and_max_iterations_must_be_positive(patches, tmp_path):
+    with pytest.raises(ConfigError, match="save_every"):
+        train_variant(BASELINE, TRAINING, patches, CAMERA, tmp_path, save_every=0)
+    with pytest.raises(ConfigError, match="max_iterations"):
+        train_variant(BASELINE, TRAINING, patches, CAMERA, tmp_path, max_iterations=0)
+
+
+def test_save_every_comes_from_the_training_settings(patches, tmp_path, monkeypatch):
+    """training.save_every (config) sets the resumable checkpoints; it is not part of the
+    run's fingerprint, so changing it still resumes the run."""
+    from expodiff import train
+
+    saved = []
+    real_save = train.save_checkpoint
+    monkeypatch.setattr(train, "save_checkpoint",
+                        lambda path, *a, **kw: (saved.append((path.name, kw["iterations"])), real_save(path, *a, **kw)))
+    train_variant(BASELINE, {**TRAINING, "save_every": 2}, patches, CAMERA, tmp_path, max_iterations=5)
+    assert [it for name, it in saved if name == "model_latest.pt"] == [2, 4, 5]
+    assert train.fingerprint(BASELINE, {**TRAINING, "save_every": 2}) == train.fingerprint(BASELINE, TRAINING)
+
+
+@pytest.mark.parametrize("flag", ["--save-every", "--max-iterations"])
+@pytest.mark.parametrize("value", ["0", "-3", "x"])
+def test_train_flags_must_be_positive_integers(flag, value, tmp_path, capsys):
+    from expodiff.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--variant", "unet-pg-base", "--patches", str(tmp_path), "--out", str(tmp_path), flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be a whole number ≥ 1, got " in err and value in err
+    assert "Traceback" not in err and not (tmp_path / "model_latest.pt").exists()
+
+
+def test_cli_save_every_defaults_to_the_config(tmp_path, monkeypatch):
+    """expodiff train passes training.save_every unless --save-every overrides it."""
+    from pathlib import Path
+
+    from expodiff import cli, train
+
+    repo = Path(__file__).resolve().parents[1]
+    got = []
+    monkeypatch.setattr(train, "train_variant", lambda *a, **kw: got.append(kw["save_every"]) or tmp_path / "x.pt")
+    args = ["train", "--config", str(repo / "config.yaml"), str(repo / "configs" / "demo.yaml"),
+            "--variant", "unet-pg-base", "--patches", str(tmp_path), "--out", str(tmp_path)]
+    assert cli.main(args) == 0 and cli.main(args + ["--save-every", "7"]) == 0
+    assert got == [32, 7]  # configs/demo.yaml's, then the flag's

@@ -6,11 +6,14 @@ that name their key, code-change reruns, and (slow) the whole demo DAG.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -24,14 +27,25 @@ WORKFLOW_FILES = ["Snakefile", "config.yaml", "configs", "rules", "workflow", "s
 pytestmark = pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake is not installed beside python")
 
 
-def snakemake(*args, cwd=REPO, check=None) -> subprocess.CompletedProcess:
-    """Run snakemake; ``check`` True/False asserts success/failure and shows the output if not.
+@functools.cache
+def clean_workflow() -> Path:
+    """A fresh copy of the workflow, made once per test session, for the runs that need no folder
+    of their own (dry runs, lint): never the checkout, whose results/ (after `make demo`, say)
+    would change what snakemake plans. Removed when the session ends."""
+    root = Path(tempfile.mkdtemp(prefix="expodiff-workflow-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return copy_workflow(root / "wf")
+
+
+def snakemake(*args, cwd=None, check=None) -> subprocess.CompletedProcess:
+    """Run snakemake in ``cwd`` (default: the session's clean copy of the workflow);
+    ``check`` True/False asserts success/failure and shows the output if not.
 
     Targets go first: --configfile takes every argument after it.
     """
     proc = subprocess.run(
         [str(SNAKEMAKE), "--nolock", *map(str, args)],
-        cwd=cwd,
+        cwd=cwd or clean_workflow(),
         capture_output=True,
         text=True,
         timeout=1800,

@@ -1,7 +1,8 @@
 """Checkpoints in the released format: {netG, opt_g, epoch, iterations} (+ our own keys).
 
 Only tensors, numbers, strings, lists and dicts are stored, so ``torch.load(weights_only=True)``
-reads them; released checkpoints (which lack our keys) load the same way.
+reads them; released checkpoints (which lack our keys) load the same way. The same state gives
+the same bytes (``save_checkpoint``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ def save_checkpoint(path, net: nn.Module, optimizer, epoch: int, iterations: int
         "iterations": int(iterations),
         **extra,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    # through an open file: torch.save(obj, path) names the zip records after the (random)
+    # temporary file, so identical states would give different bytes; a file object gets the
+    # fixed prefix "archive/" and identical trainings identical checkpoint files
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path) -> dict:

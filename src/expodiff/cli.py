@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from expodiff.errors import ConfigError, ExpodiffError
+
+
+def number(kind=float, *, above=None, at_least=None, whole=False):
+    """An argparse ``type`` for a finite number in range; argparse names the flag in the error
+    (``argument --K: must be a number > 0, got nan``) and exits 2."""
+    bounds = " and ".join(b for b in (above is not None and f"> {above:g}", at_least is not None and f"≥ {at_least:g}") if b)
+    want = ("a whole number" if whole or kind is int else "a number") + (f" {bounds}" if bounds else "")
+
+    def parse(text: str):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}") from None
+        if not math.isfinite(value) or (above is not None and value <= above) or (
+                at_least is not None and value < at_least) or ((whole or kind is int) and not value.is_integer()):
+            raise argparse.ArgumentTypeError(f"must be {want}, got {text}")
+        return int(value) if kind is int or whole else value
+
+    return parse
 
 
 def _bundled_camera(name_or_path: str) -> Path:
@@ -28,22 +48,33 @@ def cmd_make_demo_data(args) -> None:
     print(f"demo dataset written to {out}")
 
 
+def _npy_output(path: str, flag: str) -> Path:
+    """An output path for a packed array: a file name ending in .npy (any case), not a folder."""
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"{flag} {out} is a folder; give a file name ending in .npy")
+    if out.suffix.lower() != ".npy":
+        raise ConfigError(f"{flag} must end in .npy, got {out}")
+    return out
+
+
 def cmd_pack(args) -> None:
     from expodiff.data.eval_sets import center_crop
-    from expodiff.io.atomic import atomic_path
+    from expodiff.io.atomic import save_npy_atomic
     from expodiff.io.raw import pack, read_raw
 
-    packed = center_crop(pack(read_raw(args.input)), args.crop, args.input)
-    with atomic_path(args.output) as tmp:
-        np.save(tmp, packed.astype(np.float32))
-    print(f"{args.input} → {args.output} {tuple(packed.shape)}")
+    out = _npy_output(args.output, "--output")
+    # packing needs no EXIF: a file without ISO packs as well
+    packed = center_crop(pack(read_raw(args.input, require_exif=False)), args.crop, args.input)
+    save_npy_atomic(out, packed.astype(np.float32))
+    print(f"{args.input} → {out} {tuple(packed.shape)}")
 
 
-def _load_input(path: str, flag: str):
+def _load_input(path: str, flag: str, require_exif: bool = True):
     from expodiff.io.raw import load_packed
 
     try:
-        array, frame = load_packed(path)
+        array, frame = load_packed(path, require_exif=require_exif)
     except ExpodiffError as err:
         raise ExpodiffError(f"{flag}: {err}") from err
     return array, frame
@@ -54,21 +85,20 @@ def cmd_denoise(args) -> None:
 
     from expodiff.checkpoint import load_network
     from expodiff.inference import enhance
-    from expodiff.io.atomic import atomic_path
+    from expodiff.io.atomic import atomic_path, save_npy_atomic
     from expodiff.model import MethodSpec
     from expodiff.noise import k_from_iso
     from expodiff.render import packed_to_srgb
 
-    if args.ratio <= 1:
-        raise ConfigError(f"--ratio must be > 1, got {args.ratio}")
-    if args.steps < 1:
-        raise ConfigError(f"--steps must be ≥ 1, got {args.steps}")
     out = Path(args.output)
-    if out.suffix not in (".npy", ".png"):
+    if out.is_dir():
+        raise ConfigError(f"--output {out} is a folder; give a file name ending in .npy or .png")
+    if out.suffix.lower() not in (".npy", ".png"):
         raise ConfigError(f"--output must end in .npy or .png, got {out}")
     spec = MethodSpec(args.backbone, args.method, args.concat_origin)
     net = load_network(args.checkpoint, spec)
-    x_short, frame = _load_input(args.input, "--input")
+    # EXIF ISO is needed only to compute K when neither --K nor --iso gives it
+    x_short, frame = _load_input(args.input, "--input", require_exif=args.K is None and args.iso is None)
     if args.K is not None:
         K = args.K
     else:
@@ -76,41 +106,44 @@ def cmd_denoise(args) -> None:
         if iso is None:
             raise ConfigError("--input is a .npy without EXIF: give --iso or --K")
         K = k_from_iso(iso, json.loads(_bundled_camera(args.camera).read_text()))
+        if not (np.isfinite(K) and K > 0):
+            raise ConfigError(f"--iso {iso:g} gives K = {K:.4g} for --camera {args.camera}: outside its gain range")
     gt = None
     if args.gt:
-        gt, _ = _load_input(args.gt, "--gt")
+        gt, _ = _load_input(args.gt, "--gt", require_exif=False)
         if gt.shape != x_short.shape:
             raise ConfigError(f"--gt {args.gt} has shape {gt.shape}, --input has {x_short.shape}")
     generator = torch.Generator().manual_seed(args.seed)
-    preds = enhance(net, spec, x_short, int(args.ratio), K, args.steps, gt=gt, generator=generator, padding=args.padding)
+    try:
+        preds = enhance(net, spec, x_short, args.ratio, K, args.steps, gt=gt, generator=generator, padding=args.padding)
+    except ExpodiffError as err:
+        raise type(err)(f"--input {args.input}: {err}") from err
     result = preds[-1]
-    with atomic_path(out) as tmp:
-        if out.suffix == ".npy":
-            np.save(tmp, result.astype(np.float32))
-        else:
-            import matplotlib.image
+    if out.suffix.lower() == ".npy":
+        save_npy_atomic(out, result.astype(np.float32))
+    else:
+        import matplotlib.image
 
-            matplotlib.image.imsave(tmp, packed_to_srgb(result))
-    print(f"wrote {out} ({spec.method}, {len(preds)} network evaluation(s), K={K:.4f}, ratio={int(args.ratio)})")
+        with atomic_path(out) as tmp:
+            matplotlib.image.imsave(tmp, packed_to_srgb(result), format="png")
+    print(f"wrote {out} ({spec.method}, {len(preds)} network evaluation(s), K={K:.4f}, ratio={args.ratio})")
 
 
 def cmd_noise(args) -> None:
     import torch
 
-    from expodiff.io.atomic import atomic_path
+    from expodiff.io.atomic import save_npy_atomic
     from expodiff.noise import add_noise, sample_noise_params
 
-    if args.ratio <= 1:
-        raise ConfigError(f"--ratio must be > 1, got {args.ratio}")
-    clean, _ = _load_input(args.input, "--input")
+    out = _npy_output(args.output, "--output")
+    clean, _ = _load_input(args.input, "--input", require_exif=False)
     camera = json.loads(_bundled_camera(args.camera).read_text())
     generator = torch.Generator().manual_seed(args.seed)
     params = sample_noise_params(args.model, camera, 1, generator=generator, K=args.K)
     given = {"ratio": args.ratio, "sigma_g": args.sigma_g, "lam": args.lam, "sigma_tl": args.sigma_tl, "sigma_r": args.sigma_r}
     params = params.with_values(**{k: v for k, v in given.items() if v is not None})
     noisy = add_noise(args.model, torch.from_numpy(np.ascontiguousarray(clean))[None], params, generator)[0]
-    with atomic_path(args.output) as tmp:
-        np.save(tmp, noisy.numpy().astype(np.float32))
+    save_npy_atomic(out, noisy.numpy().astype(np.float32))
     used = {k: round(float(getattr(params, k)[0]), 5) for k in ("K", "ratio", "sigma_g", "sigma_r", "sigma_tl", "lam")}
     print(f"wrote {args.output} ({args.model}; {used})")
 
@@ -131,6 +164,14 @@ def cmd_download(args) -> None:
     print(f"{path}: complete and verified")
 
 
+def cmd_unpack(args) -> None:
+    from expodiff.data.fetch import install_archive
+
+    dest = install_archive(args.archive, args.dest, args.expected, sha256=args.sha256)
+    checked = "verified and " if args.sha256 else ""
+    print(f"{args.archive}: {checked}extracted to {dest}")
+
+
 def cmd_plan(args) -> None:
     from expodiff.provenance import plan
 
@@ -142,8 +183,9 @@ def cmd_train(args) -> None:
     from expodiff.train import train_variant
 
     config = load_config(args.config)
+    save_every = args.save_every if args.save_every is not None else config["training"]["save_every"]
     path = train_variant(get_variant(config, args.variant), config["training"], args.patches, _bundled_camera(args.camera),
-                         args.out, save_every=args.save_every, max_iterations=args.max_iterations)
+                         args.out, save_every=save_every, max_iterations=args.max_iterations)
     print(f"checkpoint: {path}")
 
 
@@ -173,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pack", help="pack one raw file to a 4×H/2×W/2 float32 .npy in [0,1]")
     p.add_argument("input")
     p.add_argument("--output", "-o", required=True)
-    p.add_argument("--crop", type=int, default=None, help="centre crop side in packed pixels (SID: 512)")
+    p.add_argument("--crop", type=number(int, above=0), default=None, help="centre crop side in packed pixels (SID: 512)")
     p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("denoise", help="enhance one short exposure with a checkpoint")
@@ -182,11 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=["baseline", "ours"])
     p.add_argument("--concat-origin", action="store_true", help="the network also sees X_T (12 input channels)")
     p.add_argument("--input", required=True, help="raw file, or .npy packed 4×H×W short exposure in [0,1]")
-    p.add_argument("--ratio", type=float, required=True, help="exposure ratio (> 1)")
-    p.add_argument("--steps", type=int, default=3, help="network evaluations (ours); 3 in the paper")
+    p.add_argument("--ratio", type=number(int, above=1), required=True,
+                   help="exposure ratio, a whole number > 1 (the exposure ladder is integer, as in the original)")
+    p.add_argument("--steps", type=number(int, at_least=1), default=3, help="network evaluations (ours); 3 in the paper")
     p.add_argument("--output", required=True, help=".npy (packed float32) or .png (sRGB)")
-    p.add_argument("--iso", type=float, default=None, help="ISO of the input (default: from EXIF)")
-    p.add_argument("--K", type=float, default=None, help="system gain in DN/e- (overrides --iso)")
+    p.add_argument("--iso", type=number(above=0), default=None, help="ISO of the input (default: from EXIF)")
+    p.add_argument("--K", type=number(above=0), default=None, help="system gain in DN/e- (overrides --iso)")
     p.add_argument("--gt", default=None, help="ground truth: enables the paper's oracle illumination correction")
     p.add_argument("--camera", default="SonyA7S2", help="camera parameters for K from ISO (name or .json)")
     p.add_argument("--padding", default="original", choices=["original", "minimal"])
@@ -196,15 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("noise", help="apply a noise model to a clean packed image, as training sees it")
     p.add_argument("--model", required=True, choices=["P+g", "P+G+r+u"])
     p.add_argument("--input", required=True, help="clean packed 4×H×W .npy in [0,1] (or a raw file)")
-    p.add_argument("--ratio", type=float, required=True, help="exposure ratio r (> 1)")
+    p.add_argument("--ratio", type=number(above=1), required=True, help="exposure ratio r (> 1; may be fractional)")
     p.add_argument("--output", required=True, help="amplified noisy .npy: clip(x·r/15583, 0, 1)")
     p.add_argument("--camera", default="SonyA7S2", help="camera parameters the others are sampled from")
-    p.add_argument("--K", type=float, default=None)
-    p.add_argument("--sigma-g", type=float, default=None)
-    p.add_argument("--lambda", dest="lam", type=float, default=None)
-    p.add_argument("--sigma-tl", type=float, default=None)
-    p.add_argument("--sigma-r", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--K", type=number(above=0), default=None, help="system gain in DN/e- (default: sampled)")
+    p.add_argument("--sigma-g", type=number(at_least=0), default=None, help="P+g read noise σ in DN (default: sampled)")
+    p.add_argument("--lambda", dest="lam", type=number(), default=None, help="ELD Tukey-lambda shape (default: sampled)")
+    p.add_argument("--sigma-tl", type=number(at_least=0), default=None, help="ELD Tukey-lambda scale in DN (default: sampled)")
+    p.add_argument("--sigma-r", type=number(at_least=0), default=None, help="ELD row noise σ in DN (default: sampled)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the noise draws")
     p.set_defaults(func=cmd_noise)
 
     p = sub.add_parser("calibrate", help="fit the ELD noise model from dark/ and flat/ raw frames")
@@ -218,8 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="http(s) URL, or gdrive:FILE_ID")
     p.add_argument("--out", required=True, help="final path; the transfer goes to OUT.part first")
     p.add_argument("--sha256", default=None, help="expected SHA-256 (hex)")
-    p.add_argument("--size", type=int, default=None, help="expected size in bytes")
+    p.add_argument("--size", type=number(int, above=0), default=None, help="expected size in bytes")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("unpack", help="verify and safely extract a dataset archive (as the workflow's install rules do)")
+    p.add_argument("archive", help="zip archive, e.g. a hand-downloaded Sony.zip or the ELD archive")
+    p.add_argument("--dest", required=True, help="folder to extract into (must not exist or be empty)")
+    p.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (hex); a mismatch extracts nothing")
+    p.add_argument("--expected", default=None,
+                   help="entry that must end up at DEST's top (e.g. Sony_test_list.txt), found at the archive's top "
+                        "or one folder down (default: extract the archive as it is)")
+    p.set_defaults(func=cmd_unpack)
 
     p = sub.add_parser("plan", help="jobs of a config and estimated GPU-hours per variant")
     p.add_argument("config", nargs="+", help="config.yaml, then overlays")
@@ -233,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patches", required=True, help="patch store directory")
     p.add_argument("--camera", default="SonyA7S2")
     p.add_argument("--out", required=True)
-    p.add_argument("--save-every", type=int, default=500, help="iterations between resumable checkpoints")
-    p.add_argument("--max-iterations", type=int, default=None, help="stop early (the run stays resumable)")
+    p.add_argument("--save-every", type=number(int, at_least=1), default=None,
+                   help="iterations between resumable checkpoints (default: training.save_every of the config)")
+    p.add_argument("--max-iterations", type=number(int, at_least=1), default=None,
+                   help="stop early (the run stays resumable)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="per-step evaluation of one checkpoint on a packed evaluation set")

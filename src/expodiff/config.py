@@ -1,7 +1,9 @@
-"""Reading the workflow's config files outside Snakemake (for the CLI)."""
+"""Reading the workflow's config files outside Snakemake (for the CLI), and the config
+cross-checks the schema cannot express (shared with rules/common.smk)."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -22,9 +24,11 @@ def deep_merge(base: dict, overlay: dict) -> dict:
 
 
 def load_config(paths, schema_path: str | Path | None = None) -> dict:
-    """Merge config files in order and validate against the workflow's JSON schema.
+    """Merge config files in order, validate against the workflow's JSON schema, then run the
+    cross-checks of ``check`` (as rules/common.smk does for Snakemake).
 
-    The schema defaults to ``schemas/config.schema.yaml`` beside the first file.
+    The schema defaults to ``schemas/config.schema.yaml`` beside the first file; without a
+    schema file neither the schema nor the cross-checks (which assume it holds) are run.
     """
     paths = [Path(p) for p in paths]
     config: dict = {}
@@ -44,6 +48,7 @@ def load_config(paths, schema_path: str | Path | None = None) -> dict:
             err = errors[0]
             key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
             raise ConfigError(f"config key {key}: {err.message} (in {', '.join(map(str, paths))})")
+        check(config)
     return config
 
 
@@ -52,3 +57,112 @@ def get_variant(config: dict, name: str) -> dict:
     if name not in variants:
         raise ConfigError(f"unknown variant {name!r}; config variants: {', '.join(sorted(variants))}")
     return {"name": name, **variants[name]}
+
+
+# --- cross-checks the schema cannot express ------------------------------------------------
+
+
+def is_camera_path(source: str) -> bool:
+    """calibration.camera_params names a file (as expodiff.camera tells them apart)."""
+    return source.endswith(".json") or "/" in source
+
+
+def _is_bundled_camera(name: str) -> bool:
+    return (resources.files("expodiff") / "resources" / "camera_params" / f"{name}.json").is_file()
+
+
+def config_errors(config: dict) -> list[str]:
+    """Messages, each naming its key, for references between config sections and values that
+    must agree (a schema-valid config; empty if it is consistent)."""
+    variants = config["variants"]
+    datasets = config["evaluation"]["datasets"]
+    steps = config["evaluation"]["steps"]
+    errors = []
+    for name, table in config["tables"].items():
+        key = f"tables.{name}"
+        dataset = datasets.get(table["dataset"])
+        if dataset is None:
+            errors.append(f"{key}.dataset: {table['dataset']!r} is not in evaluation.datasets")
+        elif not set(table["ratios"]) <= set(dataset["ratios"]):
+            errors.append(
+                f"{key}.ratios: {table['ratios']} are not all in "
+                f"evaluation.datasets.{table['dataset']}.ratios {dataset['ratios']}"
+            )
+        if table["steps"] not in steps:
+            errors.append(f"{key}.steps: {table['steps']} is not in evaluation.steps")
+        for i, row in enumerate(table["rows"]):
+            for method in ("baseline", "ours"):
+                ref, ref_key = row[method], f"{key}.rows[{i}].{method}"
+                if ref is None:
+                    continue
+                if ref not in variants:
+                    errors.append(f"{ref_key}: unknown variant {ref!r} (not in variants)")
+                    continue
+                for field, wanted in (("method", method), ("backbone", row["backbone"]), ("data", row["data"])):
+                    if variants[ref][field] != wanted:
+                        errors.append(
+                            f"{ref_key}: variant {ref!r} has {field} "
+                            f"{variants[ref][field]!r}, the row needs {wanted!r}"
+                        )
+    for name, vtable in config["variant_tables"].items():
+        key = f"variant_tables.{name}"
+        if name in config["tables"] or name == "table5b":
+            errors.append(f"{key}: the name is already a table")
+        dataset = datasets.get(vtable["dataset"])
+        if dataset is None:
+            errors.append(f"{key}.dataset: {vtable['dataset']!r} is not in evaluation.datasets")
+        elif not set(vtable["ratios"]) <= set(dataset["ratios"]):
+            errors.append(f"{key}.ratios: not all in evaluation.datasets.{vtable['dataset']}.ratios")
+        methods = {v["method"] for v in variants.values()}
+        for method, listed in (("ours", steps), ("ddim", config["evaluation"]["ddim_steps"])):
+            if method in methods and vtable["steps"] not in listed:
+                errors.append(f"{key}.steps: {vtable['steps']} is not run by the {method} variants")
+    for name in config["released_checkpoints"]["files"]:
+        if name not in variants:
+            errors.append(f"released_checkpoints.files.{name}: unknown variant (not in variants)")
+    plot = config["step_plot"]
+    for field, method in (("variant", "ours"), ("baseline", "baseline"), ("ddim", "ddim")):
+        if field == "ddim" and plot[field] is None:
+            continue
+        if plot[field] not in variants:
+            errors.append(f"step_plot.{field}: unknown variant {plot[field]!r} (not in variants)")
+        elif variants[plot[field]]["method"] != method:
+            errors.append(f"step_plot.{field}: variant {plot[field]!r} is not {method}")
+    if plot["dataset"] not in datasets:
+        errors.append(f"step_plot.dataset: {plot['dataset']!r} is not in evaluation.datasets")
+    elif plot["ratio"] not in datasets[plot["dataset"]]["ratios"]:
+        errors.append(f"step_plot.ratio: {plot['ratio']} is not in evaluation.datasets.{plot['dataset']}.ratios")
+    if not set(plot["steps"]) <= set(steps):
+        errors.append(f"step_plot.steps: {plot['steps']} are not all in evaluation.steps")
+    source = config["calibration"]["camera_params"]
+    if not is_camera_path(source) and not _is_bundled_camera(source):
+        errors.append(
+            f"calibration.camera_params: {source!r} is neither a bundled camera "
+            "(src/expodiff/resources/camera_params/) nor a path to a .json file"
+        )
+    for camera, key in [(config["camera"], "camera")] + [
+        (d["camera"], f"evaluation.datasets.{n}.camera") for n, d in datasets.items()
+    ]:
+        if not _is_bundled_camera(camera):
+            errors.append(f"{key}: no bundled parameters for {camera!r} (needed for K from ISO, PROTOCOL section 3)")
+    # the patch store cuts the centre crop into non-overlapping size x size patches
+    size, crop = config["patches"]["size"], config["patches"]["crop"]
+    if any(side % size for side in crop):
+        errors.append(
+            f"patches.size: {size} does not divide patches.crop {crop} (the crop is cut into {size}x{size} patches)"
+        )
+    training = config["training"]
+    beyond = sorted(e for e in training["checkpoint_epochs"] if e > training["epochs"])
+    if beyond:
+        errors.append(
+            f"training.checkpoint_epochs: {beyond} beyond training.epochs {training['epochs']} "
+            "(those checkpoints would never be written)"
+        )
+    return errors
+
+
+def check(config: dict) -> None:
+    """Raise ConfigError listing every message of ``config_errors`` (nothing if there are none)."""
+    errors = config_errors(config)
+    if errors:
+        raise ConfigError("Invalid config:\n  " + "\n  ".join(errors))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import nn
 
 from expodiff.correction import oracle_illumination_correct
 from expodiff.ddim import DDIMScheduler
-from expodiff.errors import ConfigError
+from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
 from expodiff.scheduler import ExposureScheduler
 
@@ -44,6 +45,13 @@ class Padding:
     def for_shape(cls, h: int, w: int, mode: str, multiple: int = 16) -> "Padding":
         (t, b), (l, r) = pad_amounts(h, multiple, mode), pad_amounts(w, multiple, mode)
         return cls(t, b, l, r)
+
+    def check_fits(self, h: int, w: int) -> None:
+        """Reflect padding needs each pad narrower than the image; say so instead of a traceback."""
+        if max(self.top, self.bottom) >= h or max(self.left, self.right) >= w:
+            raise ConfigError(f"a packed {h}×{w} image is too small for its reflect padding "
+                              f"({self.top}+{self.bottom} rows, {self.left}+{self.right} columns); "
+                              "use a larger image (9×9 packed pixels or more)")
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, [self.left, self.right, self.top, self.bottom], mode="reflect")
@@ -92,18 +100,25 @@ def enhance(
     The baseline always makes one prediction; the DDIM baseline one prediction after
     ``n_steps`` sampler steps.
     """
-    if ratio <= 1:
-        raise ConfigError(f"ratio must be > 1, got {ratio}")
+    # the exposure ladder and the original's evaluation use whole ratios (SID: 100, 250, 300)
+    if not (math.isfinite(ratio) and ratio > 1 and float(ratio).is_integer()):
+        raise ConfigError(f"ratio must be a whole number > 1, got {ratio}")
+    if not (math.isfinite(K) and K > 0):
+        raise ConfigError(f"K (system gain, DN/e-) must be a finite number > 0, got {K}")
     ratio = int(ratio)
     to_batch = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None]  # noqa: E731
     x_t = amplify(to_batch(x_short), ratio)
     gt_b = None if gt is None else to_batch(gt)
     pad = Padding.for_shape(*x_t.shape[-2:], mode=padding)
+    pad.check_fits(*x_t.shape[-2:])
     x_t_pad = pad.pad(x_t)
     gt_pad = None if gt_b is None else pad.pad(gt_b)
 
     def finish(pred_padded: torch.Tensor) -> np.ndarray:
         out = oracle_illumination_correct(pad.crop(pred_padded), gt_b).clamp(0, 1)
+        if not torch.isfinite(out).all():  # e.g. NaN weights: never hand on a NaN image as a result
+            raise ExpodiffError("the network's output is not finite (NaN or infinite values): "
+                                "the checkpoint's weights or the input are broken")
         return out[0].numpy().astype(np.float32)
 
     if spec.method == "baseline":

@@ -2,8 +2,14 @@
 
 Resumable: ``model_latest.pt`` is rewritten every ``save_every`` iterations and at every epoch
 end; a run killed mid-way continues from it (same config), and because every iteration draws
-its randomness from (seed, iteration) the resumed run equals an uninterrupted one. When the
-run completes, ``model_final.pt`` is written (the workflow's declared output).
+its randomness from (seed, iteration) the resumed run equals an uninterrupted one. The log
+grows in ``train_log.partial.csv`` beside it (cut back to the checkpoint's iteration on
+resume), so it survives Snakemake deleting the declared ``train_log.csv`` before a rerun.
+When the run completes, ``model_final.pt`` and the log are written (the workflow's declared
+outputs), then the partial log is removed: while it exists the run is unfinished, so a run
+killed while writing the outputs finishes from its ``model_latest.pt`` at the last iteration
+without training again, whereas a finished run that is rerun (Snakemake deleted its outputs
+for a code change, say) trains anew. Identical trainings give byte-identical checkpoints.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +36,16 @@ from expodiff.ddim import DDIMScheduler
 from expodiff.data.patches import PatchStore
 from expodiff.data.pmn import DarkShading, sample_sna_strength, shot_noise_augment
 from expodiff.errors import ConfigError
+from expodiff.io.atomic import atomic_path
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
 from expodiff.noise import NOISE_MODELS, add_noise, k_from_iso, sample_noise_params
 from expodiff.scheduler import ExposureScheduler, reexpose
 
 LOG_FIELDS = ("iteration", "epoch", "lr", "loss", "seconds")
+PARTIAL_LOG = "train_log.partial.csv"  # the resumable log, beside model_latest.pt
+DEFAULT_SAVE_EVERY = 500  # training.save_every when a settings dict lacks it
+# training settings that do not change what is learnt (left out of the run's fingerprint)
+NOT_IN_FINGERPRINT = ("save_every",)
 
 
 def lr_at(epoch: int, base_lr: float, schedule) -> float:
@@ -158,7 +170,9 @@ def make_source(data: str, directory, camera: dict, training: dict, patch_size: 
 
 
 def fingerprint(variant: dict, training: dict) -> str:
-    """Identifies a run's settings, so a checkpoint is only resumed by the run that made it."""
+    """Identifies a run's settings, so a checkpoint is only resumed by the run that made it
+    (settings that only say how often to save, such as save_every, are left out)."""
+    training = {k: v for k, v in training.items() if k not in NOT_IN_FINGERPRINT}
     blob = json.dumps({"variant": variant, "training": training}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -200,7 +214,7 @@ def train_variant(
     camera_json,
     out_dir,
     log_csv=None,
-    save_every: int = 500,
+    save_every: int | None = None,
     max_iterations: int | None = None,
     patch_size: int | None = None,
     dark_shading=None,
@@ -209,12 +223,25 @@ def train_variant(
 
     ``patches_dir`` is the variant's training data: a patch store (synthetic noise) or a pair
     store (paired real data, cropped to ``patch_size``). ``max_iterations`` stops early (for
-    tests of resuming), leaving only model_latest.pt. ``dark_shading``: PMN's maps (``.npz``).
+    tests of resuming), leaving model_latest.pt (and the log so far). ``save_every``: iterations
+    between resumable checkpoints, default ``training["save_every"]`` (else 500).
+    ``dark_shading``: PMN's maps (``.npz``). ``log_csv`` (default ``out_dir/train_log.csv``) is
+    written atomically at the end from ``out_dir/train_log.partial.csv``.
     """
+    if save_every is None:
+        save_every = training.get("save_every", DEFAULT_SAVE_EVERY)
+    if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
+        raise ConfigError(f"save_every (training.save_every, --save-every) must be a positive integer, got {save_every!r}")
+    if max_iterations is not None and (isinstance(max_iterations, bool) or not isinstance(max_iterations, int)
+                                       or max_iterations < 1):
+        raise ConfigError(f"max_iterations (--max-iterations) must be a positive integer, got {max_iterations!r}")
     spec = MethodSpec.from_variant(variant)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".model_*.part.pt"):  # temporaries of a save that a kill interrupted
+        stale.unlink()
     log_csv = Path(log_csv) if log_csv else out_dir / "train_log.csv"
+    partial_log = out_dir / PARTIAL_LOG
     camera = json.loads(Path(camera_json).read_text())
     try:
         store = make_source(variant.get("data"), patches_dir, camera, training, patch_size, dark_shading)
@@ -237,12 +264,17 @@ def train_variant(
     latest = out_dir / "model_latest.pt"
     if latest.exists():
         state = load_checkpoint(latest)
-        if state.get("run_id") == run_id and state["iterations"] < total_iters:
+        # at the last iteration only if unfinished (partial log still there): killed while
+        # writing model_final.pt or the log, it only writes them
+        unfinished = state["iterations"] < total_iters or (state["iterations"] == total_iters and partial_log.exists())
+        if state.get("run_id") == run_id and unfinished:
             net.load_state_dict(state["netG"])
             optimizer.load_state_dict(state["opt_g"])
             step_weights.data.copy_(state["step_weights"])
             start = int(state["iterations"])
-    _truncate_log(log_csv, start)
+    if start > 0 and not partial_log.exists() and log_csv.exists():
+        partial_log.write_bytes(log_csv.read_bytes())  # a run begun before the partial log existed
+    _truncate_log(partial_log, start)
 
     def save(path, it):
         save_checkpoint(path, net, optimizer, epoch=it // iters_per_epoch, iterations=it,
@@ -254,7 +286,7 @@ def train_variant(
     net.train()
     t0 = time.time()
     end = total_iters if max_iterations is None else min(total_iters, max_iterations)
-    with open(log_csv, "a", newline="") as log_file:
+    with open(partial_log, "a", newline="") as log_file:
         log = csv.writer(log_file)
         for it in tqdm(range(start, end), initial=start, total=total_iters, desc=f"train {variant['name']}", unit="it"):
             epoch, pos = divmod(it, iters_per_epoch)
@@ -283,20 +315,35 @@ def train_variant(
             if done % save_every == 0 or done % iters_per_epoch == 0 or done == end:
                 save(latest, done)
     if end < total_iters:
+        _write_log(partial_log, log_csv)
         return latest
     final = out_dir / "model_final.pt"
     save(final, total_iters)
+    _write_log(partial_log, log_csv)
+    if log_csv.resolve() != partial_log.resolve():
+        partial_log.unlink()  # finished: a rerun from here trains anew
     return final
 
 
 def _truncate_log(log_csv: Path, upto: int) -> None:
-    """Keep the log's rows up to iteration ``upto`` (a resumed run rewrites what follows)."""
+    """Keep the log's rows up to iteration ``upto`` (a resumed run rewrites what follows).
+
+    Written atomically; a last row cut short by a kill (fewer fields) is dropped.
+    """
     rows = []
     if log_csv.exists() and upto > 0:
         with open(log_csv, newline="") as f:
             rows = [r for r in csv.reader(f)][1:]
-        rows = [r for r in rows if r and int(r[0]) <= upto]
-    with open(log_csv, "w", newline="") as f:
+        rows = [r for r in rows if len(r) == len(LOG_FIELDS) and r[0].isdigit() and int(r[0]) <= upto]
+    with atomic_path(log_csv) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(LOG_FIELDS)
         writer.writerows(rows)
+
+
+def _write_log(partial_log: Path, log_csv: Path) -> None:
+    """The declared log: a copy of the resumable one, renamed into place."""
+    if log_csv.resolve() == partial_log.resolve():
+        return
+    with atomic_path(log_csv) as tmp:
+        shutil.copyfile(partial_log, tmp)

@@ -15,6 +15,7 @@ train_variant(
     camera_json=snakemake.input.camera,
     out_dir=snakemake.params.out_dir,
     log_csv=snakemake.output.log_csv,
+    save_every=snakemake.params.save_every,
     patch_size=snakemake.params.patch_size,
     dark_shading=snakemake.params.dark_shading,
 )

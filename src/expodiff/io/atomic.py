@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from expodiff.errors import ExpodiffError
 
 
@@ -17,9 +19,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
 
     The temporary keeps ``path``'s suffix so that libraries choosing a format by extension
-    (numpy, matplotlib, torch) behave as for the final name.
+    (matplotlib, pandas) behave as for the final name; writers that would change the name
+    (``np.save`` appends ``.npy`` unless the name ends in exactly that) must write to an open
+    file instead, as ``save_npy_atomic`` does. A ``path`` that is a folder is refused up front.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ExpodiffError(f"{path}: is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
@@ -38,6 +44,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def save_npy_atomic(path: str | os.PathLike, array) -> None:
+    """``np.save`` to exactly ``path`` (whatever its suffix), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 @contextlib.contextmanager

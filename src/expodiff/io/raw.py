@@ -41,8 +41,8 @@ class RawFrame:
     black_level: np.ndarray  # float32 (4,): per packed channel R, G1, B, G2, in DN
     white_level: int  # saturation DN
     raw_pattern: np.ndarray  # int (2, 2): rawpy colour indices of the top-left 2×2 block
-    iso: float  # EXIF ISO
-    exposure_time: float  # EXIF exposure time, seconds
+    iso: float | None  # EXIF ISO (None only when read with require_exif=False and absent)
+    exposure_time: float | None  # EXIF exposure time, seconds (likewise)
     path: Path
 
 
@@ -61,21 +61,32 @@ def bayer_offsets(raw_pattern: np.ndarray, path: str | os.PathLike = "") -> list
     return [r, g1, b, g2]
 
 
-def read_exif(path: str | os.PathLike) -> tuple[float, float]:
-    """(ISO, exposure time in seconds) from the file's EXIF, via exifread."""
+def read_exif(path: str | os.PathLike, required: bool = True) -> tuple[float | None, float | None]:
+    """(ISO, exposure time in seconds) from the file's EXIF, via exifread.
+
+    ``required=False``: a missing or unreadable value is None instead of an error (for callers
+    that are given the ISO another way, or do not need it).
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
             tags = exifread.process_file(f, details=False, extract_thumbnail=False)
+        iso = _first_number(tags, _ISO_TAGS, path)
+        if iso == 65535:
+            iso = _first_number(tags, _ISO_OVERFLOW_TAGS, path) or iso
+        exposure = _first_number(tags, _EXPOSURE_TAGS, path)
     except OSError as e:
         raise RawReadError(f"{path}: cannot read EXIF ({e})") from e
+    except RawReadError:
+        if required:
+            raise
+        return None, None
     except Exception as e:  # exifread raises assorted errors on corrupt headers
+        if not required:
+            return None, None
         raise RawReadError(f"{path}: corrupt EXIF header ({type(e).__name__}: {e})") from e
-
-    iso = _first_number(tags, _ISO_TAGS, path)
-    if iso == 65535:
-        iso = _first_number(tags, _ISO_OVERFLOW_TAGS, path) or iso
-    exposure = _first_number(tags, _EXPOSURE_TAGS, path)
+    if not required:
+        return (iso if iso and iso > 0 else None), (exposure if exposure and exposure > 0 else None)
     if iso is None or iso <= 0:
         raise RawReadError(f"{path}: no EXIF ISO (looked for {', '.join(_ISO_TAGS)})")
     if exposure is None or exposure <= 0:
@@ -95,8 +106,11 @@ def _first_number(tags: dict, names: tuple[str, ...], path: Path) -> float | Non
     return None
 
 
-def read_raw(path: str | os.PathLike) -> RawFrame:
-    """Read a Bayer raw file (ARW, NEF, CR2, DNG, ...) and its EXIF ISO and exposure time."""
+def read_raw(path: str | os.PathLike, require_exif: bool = True) -> RawFrame:
+    """Read a Bayer raw file (ARW, NEF, CR2, DNG, ...) and its EXIF ISO and exposure time.
+
+    ``require_exif=False``: a file without them still reads (``iso``/``exposure_time`` None).
+    """
     path = Path(path)
     if not path.is_file():
         raise RawReadError(f"{path}: no such raw file")
@@ -119,7 +133,7 @@ def read_raw(path: str | os.PathLike) -> RawFrame:
         raise RawReadError(f"{path}: unexpected mosaic {mosaic.dtype} {mosaic.shape}")
     if not np.all(black < white):
         raise RawReadError(f"{path}: black level {black.tolist()} is not below white level {white}")
-    iso, exposure = read_exif(path)
+    iso, exposure = read_exif(path, required=require_exif)
     for a in (mosaic, black, pattern):
         a.setflags(write=False)
     return RawFrame(mosaic, black, white, pattern, iso, exposure, path)
@@ -139,14 +153,14 @@ def pack(frame: RawFrame) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def load_packed(path: str | os.PathLike) -> tuple[np.ndarray, RawFrame | None]:
+def load_packed(path: str | os.PathLike, require_exif: bool = True) -> tuple[np.ndarray, RawFrame | None]:
     """A packed float32 (4, H, W) image from a raw file, or from a ``.npy`` that already holds one.
 
     The ``.npy`` form has no metadata, so the frame is None; the raw form returns the frame too.
     """
     path = Path(path)
     if path.suffix.lower() != ".npy":
-        frame = read_raw(path)
+        frame = read_raw(path, require_exif=require_exif)
         return pack(frame), frame
     if not path.is_file():
         raise RawReadError(f"{path}: no such .npy file")
@@ -174,7 +188,7 @@ def write_dng(
     path: str | os.PathLike,
     mosaic: np.ndarray,
     *,
-    iso: int,
+    iso: int | None,
     exposure_time: Fraction,
     cfa: str = "RGGB",
     black_level: int | tuple[int, int, int, int] = 512,
@@ -236,7 +250,8 @@ def write_dng(
     exif = dngIFD()
     exif.tags.append(dngTag(Tag.ExposureTime, [[exposure.numerator, exposure.denominator]]))
     exif.tags.append(dngTag(Tag.FNumber, [rational(f_number)]))
-    exif.tags.append(dngTag(Tag.PhotographicSensitivity, [int(iso)]))  # exifread: ISOSpeedRatings
+    if iso is not None:  # None: a file without ISO, as some converters write
+        exif.tags.append(dngTag(Tag.PhotographicSensitivity, [int(iso)]))  # exifread: ISOSpeedRatings
     exif.tags.append(dngTag(Tag.ExifVersion, list(b"0230")))
     t.__tags__[Tag.EXIF_IFD] = _SubIFDTag(Tag.EXIF_IFD, [exif])  # DNGTags.set would wrap it again
 
