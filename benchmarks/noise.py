@@ -20,11 +20,11 @@ import torch
 from scipy.stats import tukeylambda
 
 from expodiff.model import MethodSpec
-from expodiff.noise import DN_SCALE, add_noise, sample_noise_params
+from expodiff.physics.noise import DN_SCALE, add_noise, sample_noise_params
 
 
 def numpy_one_patch(y: np.ndarray, K, ratio, sigma_g, sigma_r, sigma_tl, lam, model, rng) -> np.ndarray:
-    """One (4,H,W) patch, the straightforward numpy/scipy way (same formulas as expodiff.noise)."""
+    """One (4,H,W) patch, the straightforward numpy/scipy way (same formulas as expodiff.physics.noise)."""
     s = y * DN_SCALE / ratio
     if model == "P+g":
         z = rng.poisson(s / K).astype(np.float32) * K + rng.standard_normal(s.shape).astype(np.float32) * sigma_g

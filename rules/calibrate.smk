@@ -11,7 +11,7 @@ if config["calibration"]["frames"]:
     rule calibrate:
         input:
             frames=get_frames_input(config["calibration"]["frames"]),
-            code=get_library_sources("calibrate"),
+            code=get_library_sources("physics.calibrate"),
         output:
             json=f"results/calibration/{config['camera']}.json",
             ptc=report(
@@ -52,7 +52,7 @@ else:
     rule noise_params:
         input:
             params=get_noise_params_file(),
-            code=get_library_sources("camera"),
+            code=get_library_sources("physics.camera"),
         output:
             json=f"results/calibration/{config['camera']}.json",
         log:
@@ -72,7 +72,7 @@ else:
 rule camera_params:
     input:
         params=get_bundled_camera_file,
-        code=get_library_sources("camera"),
+        code=get_library_sources("physics.camera"),
     output:
         json="results/cameras/{camera}.json",
     log:

@@ -55,7 +55,7 @@ from expodiff.config import config_errors
 
 
 def is_camera_path(source):
-    """calibration.camera_params names a file (as expodiff.camera tells them apart)."""
+    """calibration.camera_params names a file (as expodiff.physics.camera tells them apart)."""
     return source.endswith(".json") or "/" in source
 
 
@@ -533,14 +533,14 @@ def get_scene_grid_inputs(wildcards):
 
 
 def get_scene_grid_sources(wildcards):
-    """get_library_sources("report_figures") without the networks the two variants do not use."""
+    """get_library_sources("report.figures") without the networks the two variants do not use."""
     plot = config["step_plot"]
     used = {
         NETWORK_FILES["ddim" if v["method"] == "ddim" else v["backbone"]]
         for v in (config["variants"][plot[f]] for f in ("variant", "baseline"))
     }
     others = {os.path.relpath(LIBRARY / f) for f in set(NETWORK_FILES.values()) - used}
-    return [f for f in get_library_sources("report_figures") if f not in others]
+    return [f for f in get_library_sources("report.figures") if f not in others]
 
 
 def get_train_logs(wildcards):

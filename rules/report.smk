@@ -2,7 +2,7 @@ rule table:
     input:
         summaries=get_table_summaries,
         paper=get_resource("paper_results.csv"),
-        code=get_library_sources("tables"),
+        code=get_library_sources("report.tables"),
     output:
         csv=report(
             "results/tables/{table}.csv",
@@ -41,7 +41,7 @@ rule step_plot:
     input:
         unpack(get_step_plot_summaries),
         paper=get_resource("step_curve.csv"),
-        code=get_library_sources("plots"),
+        code=get_library_sources("report.plots"),
     output:
         png=report(
             "results/plots/steps.png",
@@ -73,7 +73,7 @@ rule step_plot:
 rule variant_table:
     input:
         summaries=get_variant_table_summaries,
-        code=get_library_sources("tables"),
+        code=get_library_sources("report.tables"),
     output:
         csv=report(
             "results/tables/{vtable}.csv",
@@ -112,7 +112,7 @@ rule variant_table:
 rule cost_table:
     input:
         paper=get_resource("paper_cost.csv"),
-        code=get_library_sources("cost", "tables", "nets"),
+        code=get_library_sources("report.cost", "report.tables", "nets"),
     output:
         csv=report(
             "results/tables/table5b.csv",
@@ -223,7 +223,7 @@ rule scene_grids:
 rule training_curves:
     input:
         logs=get_train_logs,
-        code=get_library_sources("report_figures"),
+        code=get_library_sources("report.figures"),
     output:
         png=report(
             "results/report/training_curves.png",
@@ -248,7 +248,7 @@ rule training_curves:
 rule runtime:
     input:
         unpack(get_runtime_inputs),
-        code=get_library_sources("report_figures"),
+        code=get_library_sources("report.figures"),
     output:
         csv=report(
             "results/report/runtime.csv",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from expodiff.archive import MARKER
+from expodiff.io.archive import MARKER
 from expodiff.cli import main
 from test_fetch import _zip_tree, server  # noqa: F401  (server: the loopback HTTP fixture)
 from test_workflow import copy_workflow, overlay, snakemake

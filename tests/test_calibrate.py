@@ -10,10 +10,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from expodiff.calibrate import CalibrationError, calibrate
+from expodiff.physics.calibrate import CalibrationError, calibrate
 from expodiff.data.synthetic import make_demo_data
 from expodiff.io.raw import write_dng
-from expodiff.noise import NoiseParams, add_noise
+from expodiff.physics.noise import NoiseParams, add_noise
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_output_drives_the_noise_model(demo_calibration):
     import torch
 
     _, params, _, _ = demo_calibration
-    from expodiff.noise import sample_noise_params
+    from expodiff.physics.noise import sample_noise_params
 
     p = sample_noise_params("eld", params, 4, generator=torch.Generator().manual_seed(0))
     x = add_noise("eld", torch.full((4, 4, 16, 16), 0.2), p, torch.Generator().manual_seed(0))

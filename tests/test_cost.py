@@ -7,7 +7,7 @@ from importlib.resources import files
 import pytest
 import torch
 
-from expodiff.cost import count_cost, measure_inference_time
+from expodiff.report.cost import count_cost, measure_inference_time
 from expodiff.errors import ExpodiffError
 from expodiff.model import MethodSpec
 from expodiff.nets import build_net

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from expodiff.ddim import DDIMScheduler
+from expodiff.schedulers.ddim import DDIMScheduler
 from expodiff.nets.cond_unet import CondUNet, CondUNetConfig  # noqa: F401
 
 

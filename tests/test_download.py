@@ -1,4 +1,4 @@
-"""expodiff.download and expodiff.archive against a real HTTP server on 127.0.0.1 (no mocks)."""
+"""expodiff.io.download and expodiff.io.archive against a real HTTP server on 127.0.0.1 (no mocks)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from expodiff.archive import ArchiveError, extract_zip
-from expodiff.download import DiskSpaceError, DownloadError, VerificationError, download, parse_gdrive
+from expodiff.io.archive import ArchiveError, extract_zip
+from expodiff.io.download import DiskSpaceError, DownloadError, VerificationError, download, parse_gdrive
 from expodiff.errors import ConfigError
 
 SID_MEMBERS = {

@@ -11,7 +11,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from expodiff.archive import ArchiveError
+from expodiff.io.archive import ArchiveError
 from expodiff.data.fetch import install_archive
 from test_workflow import copy_workflow, overlay, snakemake
 

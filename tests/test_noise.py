@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from expodiff.noise import DN_SCALE, NoiseParams, add_noise, k_from_iso, sample_noise_params
+from expodiff.physics.noise import DN_SCALE, NoiseParams, add_noise, k_from_iso, sample_noise_params
 
 CAMERA = json.loads((files("expodiff") / "resources" / "camera_params" / "SonyA7S2.json").read_text())
 

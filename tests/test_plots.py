@@ -1,4 +1,4 @@
-"""expodiff.plots: the step figure is written as valid PNG and PDF, and checks its inputs."""
+"""expodiff.report.plots: the step figure is written as valid PNG and PDF, and checks its inputs."""
 
 from importlib.resources import files
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from expodiff.errors import ExpodiffError
-from expodiff.plots import plot_step_curve, step_curve
+from expodiff.report.plots import plot_step_curve, step_curve
 
 STEP_CSV = files("expodiff") / "resources" / "step_curve.csv"
 COLUMNS = ["variant", "dataset", "camera", "ratio", "n_steps", "step", "psnr", "ssim", "count"]

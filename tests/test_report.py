@@ -1,4 +1,4 @@
-"""The HTML report and provenance: expodiff.provenance, expodiff.report_figures, the report rules.
+"""The HTML report and provenance: expodiff.provenance, expodiff.report.figures, the report rules.
 
 Fast: hashes, the git commit, dataset checksums, runtime and training-curve figures, `plan`, and
 `plan`'s job counts against `snakemake -n`. Slow: the demo DAG once (module fixture), then
@@ -35,7 +35,7 @@ from expodiff.provenance import (
     sha256_file,
     table_provenance,
 )
-from expodiff.report_figures import grey_world_wb, plot_training_curves, runtime_table, write_runtime
+from expodiff.report.figures import grey_world_wb, plot_training_curves, runtime_table, write_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

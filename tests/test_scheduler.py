@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from expodiff.noise import DN_SCALE
-from expodiff.scheduler import ExposureScheduler, reexpose
+from expodiff.physics.noise import DN_SCALE
+from expodiff.schedulers.exposure import ExposureScheduler, reexpose
 
 
 def test_ladder_is_linspace_and_paper_default():

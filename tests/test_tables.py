@@ -1,4 +1,4 @@
-"""expodiff.tables: our values next to the paper's, "not run" cells, Markdown and LaTeX."""
+"""expodiff.report.tables: our values next to the paper's, "not run" cells, Markdown and LaTeX."""
 
 import math
 from importlib.resources import files
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from expodiff.errors import ExpodiffError
-from expodiff.tables import NOT_RUN, build_table, to_latex, to_markdown, write_table
+from expodiff.report.tables import NOT_RUN, build_table, to_latex, to_markdown, write_table
 
 PAPER = files("expodiff") / "resources" / "paper_results.csv"
 COLUMNS = "variant,dataset,camera,ratio,n_steps,step,psnr,ssim,count"
@@ -119,7 +119,7 @@ def test_write_table(summaries, tmp_path):
 
 
 def test_variant_table_reads_each_method_at_its_step(summaries, tmp_path):
-    from expodiff.tables import build_variant_table, write_plain_table
+    from expodiff.report.tables import build_variant_table, write_plain_table
 
     variants = {
         "base": {"backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False},
@@ -138,7 +138,7 @@ def test_variant_table_reads_each_method_at_its_step(summaries, tmp_path):
 
 
 def test_cost_table_counts_like_thop_and_names_the_device():
-    from expodiff.cost import build_cost_table
+    from expodiff.report.cost import build_cost_table
 
     paper = files("expodiff") / "resources" / "paper_cost.csv"
     table = build_cost_table(["naf1"], paper, count_size=512, time_size=32, repeats=1)

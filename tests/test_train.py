@@ -141,6 +141,7 @@ def test_killed_during_the_final_save_does_not_retrain(patches, tmp_path, one_th
     """model_latest.pt at the last iteration without model_final.pt (killed while the final
     checkpoint was written): the rerun writes it and the log from it, without training."""
     from expodiff import train
+    from expodiff.data import sources
 
     training = {**TRAINING, "epochs": 1, "checkpoint_epochs": [1]}
     expected = train_variant(BASELINE, training, patches, CAMERA, tmp_path / "uninterrupted")
@@ -162,7 +163,7 @@ def test_killed_during_the_final_save_does_not_retrain(patches, tmp_path, one_th
     def no_training(*args, **kwargs):
         raise AssertionError("trained again from a complete model_latest.pt")
 
-    monkeypatch.setattr(train.SyntheticNoiseSource, "batch", no_training)
+    monkeypatch.setattr(sources.SyntheticNoiseSource, "batch", no_training)
     final = train_variant(BASELINE, training, patches, CAMERA, run)
     assert final == run / "model_final.pt" and final.read_bytes() == expected.read_bytes()
     assert iterations_logged(run / "train_log.csv") == list(range(1, total + 1))
@@ -173,7 +174,7 @@ def test_killed_during_the_final_save_does_not_retrain(patches, tmp_path, one_th
 def test_finished_run_rerun_trains_anew(patches, tmp_path, monkeypatch):
     """A finished run whose outputs are deleted (Snakemake reruns it after a code change) does
     not take the old model_latest.pt as its result: it trains again from iteration 0."""
-    from expodiff import train
+    from expodiff.data import sources
 
     training = {**TRAINING, "epochs": 1, "checkpoint_epochs": []}
     final = train_variant(BASELINE, training, patches, CAMERA, tmp_path)
@@ -181,8 +182,8 @@ def test_finished_run_rerun_trains_anew(patches, tmp_path, monkeypatch):
     final.unlink()
     (tmp_path / "train_log.csv").unlink()
     batches = []
-    real_batch = train.SyntheticNoiseSource.batch
-    monkeypatch.setattr(train.SyntheticNoiseSource, "batch",
+    real_batch = sources.SyntheticNoiseSource.batch
+    monkeypatch.setattr(sources.SyntheticNoiseSource, "batch",
                         lambda self, *a: batches.append(1) or real_batch(self, *a))  # fmt: skip
     train_variant(BASELINE, training, patches, CAMERA, tmp_path)
     assert len(batches) == total

@@ -33,7 +33,7 @@ def number(kind=float, *, above=None, at_least=None, whole=False):
 
 
 def _bundled_camera(name_or_path: str) -> Path:
-    from expodiff.camera import camera_params_path
+    from expodiff.physics.camera import camera_params_path
 
     try:
         return camera_params_path(name_or_path)
@@ -87,8 +87,8 @@ def cmd_denoise(args) -> None:
     from expodiff.inference import enhance
     from expodiff.io.atomic import atomic_path, save_npy_atomic
     from expodiff.model import MethodSpec
-    from expodiff.noise import k_from_iso
-    from expodiff.render import packed_to_srgb
+    from expodiff.physics.noise import k_from_iso
+    from expodiff.report.render import packed_to_srgb
 
     out = Path(args.output)
     if out.is_dir():
@@ -133,7 +133,7 @@ def cmd_noise(args) -> None:
     import torch
 
     from expodiff.io.atomic import save_npy_atomic
-    from expodiff.noise import add_noise, sample_noise_params
+    from expodiff.physics.noise import add_noise, sample_noise_params
 
     out = _npy_output(args.output, "--output")
     clean, _ = _load_input(args.input, "--input", require_exif=False)
@@ -149,7 +149,7 @@ def cmd_noise(args) -> None:
 
 
 def cmd_calibrate(args) -> None:
-    from expodiff.calibrate import calibrate
+    from expodiff.physics.calibrate import calibrate
 
     params = calibrate(args.frames, args.camera, args.out, plots_dir=args.plots)
     for row in params["per_iso"]:
@@ -158,7 +158,7 @@ def cmd_calibrate(args) -> None:
 
 
 def cmd_download(args) -> None:
-    from expodiff.download import download
+    from expodiff.io.download import download
 
     path = download(args.url, args.out, sha256=args.sha256, size=args.size)
     print(f"{path}: complete and verified")

@@ -63,7 +63,7 @@ def get_variant(config: dict, name: str) -> dict:
 
 
 def is_camera_path(source: str) -> bool:
-    """calibration.camera_params names a file (as expodiff.camera tells them apart)."""
+    """calibration.camera_params names a file (as expodiff.physics.camera tells them apart)."""
     return source.endswith(".json") or "/" in source
 
 

@@ -17,7 +17,7 @@ from expodiff.inference import enhance
 from expodiff.io.atomic import atomic_path
 from expodiff.metrics import psnr_ssim
 from expodiff.model import MethodSpec
-from expodiff.noise import k_from_iso
+from expodiff.physics.noise import k_from_iso
 
 PER_IMAGE_COLUMNS = ["variant", "dataset", "camera", "scene", "ratio", "n_steps", "step", "psnr", "ssim"]
 SUMMARY_KEYS = ["variant", "dataset", "camera", "ratio", "n_steps", "step"]

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from expodiff.correction import oracle_illumination_correct
-from expodiff.ddim import DDIMScheduler
+from expodiff.physics.correction import oracle_illumination_correct
+from expodiff.schedulers.ddim import DDIMScheduler
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.model import MethodSpec, baseline_forward, ours_forward
-from expodiff.scheduler import ExposureScheduler
+from expodiff.schedulers.exposure import ExposureScheduler
 
 PADDINGS = ("original", "minimal")
 

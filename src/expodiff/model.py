@@ -18,7 +18,7 @@ from torch import nn
 from expodiff.errors import ConfigError
 from expodiff.nets import BASELINE_ADDS_INPUT, build_net
 from expodiff.nets.cond_unet import CondUNet, CondUNetConfig
-from expodiff.scheduler import photon_map
+from expodiff.schedulers.exposure import photon_map
 
 METHODS = ("baseline", "ours", "ddim")
 

@@ -6,7 +6,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.calibrate import calibrate
+from expodiff.physics.calibrate import calibrate
 
 calibrate(
     frames_dir=snakemake.params.frames,

@@ -6,8 +6,8 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.cost import build_cost_table
-from expodiff.tables import write_plain_table
+from expodiff.report.cost import build_cost_table
+from expodiff.report.tables import write_plain_table
 
 cfg = snakemake.params.cost
 table = build_cost_table(cfg["backbones"], snakemake.input.paper, count_size=cfg["count_size"],

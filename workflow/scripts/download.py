@@ -6,6 +6,6 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.download import download
+from expodiff.io.download import download
 
 download(snakemake.params.url, snakemake.output.archive, sha256=snakemake.params.sha256, size=snakemake.params.size)

@@ -6,7 +6,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.report_figures import scene_grids
+from expodiff.report.figures import scene_grids
 
 scene_grids(
     eval_dir=snakemake.input.eval_set,

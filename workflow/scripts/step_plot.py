@@ -6,7 +6,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.plots import plot_step_curve
+from expodiff.report.plots import plot_step_curve
 
 plot_step_curve(
     ours_summary=snakemake.input.ours,

@@ -6,7 +6,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.tables import build_table, write_table
+from expodiff.report.tables import build_table, write_table
 
 table = snakemake.params.table
 summaries = dict(zip(snakemake.params.variants, snakemake.input.summaries))

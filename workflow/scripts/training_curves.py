@@ -6,6 +6,6 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from expodiff.report_figures import plot_training_curves
+from expodiff.report.figures import plot_training_curves
 
 plot_training_curves(dict(zip(snakemake.params.variants, snakemake.input.logs)), snakemake.output.png)

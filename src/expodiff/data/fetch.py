@@ -16,8 +16,8 @@ import re
 import shutil
 from pathlib import Path
 
-from expodiff.archive import MARKER, ArchiveError, extract_zip
-from expodiff.download import VerificationError, _sha256_of
+from expodiff.io.archive import MARKER, ArchiveError, extract_zip
+from expodiff.io.download import VerificationError, _sha256_of
 from expodiff.errors import ConfigError
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from expodiff.noise import DN_SCALE, poisson
+from expodiff.physics.noise import DN_SCALE, poisson
 
 
 @dataclass(frozen=True)

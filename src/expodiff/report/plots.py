@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import atomic_path
-from expodiff.tables import _read_csv
+from expodiff.report.tables import _read_csv
 
 METRICS = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
 PAPER_STYLE = {  # step_curve.csv method -> legend label, marker, colour

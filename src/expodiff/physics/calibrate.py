@@ -201,7 +201,7 @@ def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) 
         "color_bias": [float(v) for v in np.mean([f.color_bias for f in fits], axis=0)],
     }
     if plots_dir is not None:
-        from expodiff.plots_calibration import plot_calibration
+        from expodiff.physics.calibration_plots import plot_calibration
 
         plot_calibration(fits, params, plots_dir)
     write_text_atomic(out_json, json.dumps(params, indent=1))

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import atomic_dir, atomic_path
-from expodiff.render import packed_to_srgb
+from expodiff.report.render import packed_to_srgb
 
 # scene_grids runs the networks: its torch-side imports are inside it, so the training curves
 # and runtime figures need only numpy, pandas and matplotlib (envs/report.yaml)
@@ -105,7 +105,7 @@ def _scene_row(rec, nets, baseline, ours, camera, n_steps, oracle, seed, padding
     from expodiff.inference import amplify, enhance
     from expodiff.metrics import psnr_ssim
     from expodiff.model import MethodSpec
-    from expodiff.noise import k_from_iso
+    from expodiff.physics.noise import k_from_iso
 
     x_short, gt = np.load(rec.input_npy), np.load(rec.gt_npy)
     ratio, K = int(rec.ratio), k_from_iso(float(rec.iso), camera)
