@@ -11,15 +11,14 @@ time to one training step (UNet forward + backward, ExposureDiffusion input) on 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from importlib.resources import files
 
 import numpy as np
 import torch
 from scipy.stats import tukeylambda
 
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
+from expodiff.physics.camera import load_camera_params
 from expodiff.physics.noise import DN_SCALE, add_noise, sample_noise_params
 
 
@@ -55,7 +54,7 @@ def main() -> None:
     ap.add_argument("--train-step-size", type=int, default=256, help="patch side for the training-step timing (512 is ~15 s on a CPU)")
     args = ap.parse_args()
 
-    camera = json.loads((files("expodiff") / "resources" / "camera_params" / "SonyA7S2.json").read_text())
+    camera = load_camera_params("SonyA7S2")
     g = torch.Generator().manual_seed(0)
     clean = torch.rand(args.batch, 4, args.size, args.size, generator=g) * 0.8
     params = sample_noise_params(args.model, camera, args.batch, generator=g)

@@ -39,31 +39,21 @@ except WorkflowError as err:
 
 # the library's source tree: its files are inputs (code-change reruns) and its bundled data
 LIBRARY = Path(workflow.basedir, "src", "expodiff")
-# PMN's dark-shading maps (rule dark_shading)
-DARK_SHADING = "results/pmn/dark_shading.npz"
 # where `data: {source: synthetic}` writes the generated SID, ELD and calibration folders
 SYNTHETIC_DIR = "results/data/synthetic"
 
+# The workflow's own library, also where snakemake's python lacks it: its config checks and
+# its table of training data kinds (which store each `data` trains on, the rule building it,
+# whether it needs patches.size or PMN's dark-shading maps DARK_SHADING)
+if str(LIBRARY.parent) not in sys.path:
+    sys.path.insert(0, str(LIBRARY.parent))
+from expodiff.config import config_errors, is_camera_path
+from expodiff.data.sources import DARK_SHADING, PAIR_STORE, PATCH_STORE, data_kind
 
 ##### config cross-checks the schema cannot express #####
 
 # expodiff.config.config_errors: the same checks `expodiff plan` and every CLI command taking
-# --config run (load_config). The workflow's own library, also where snakemake's python lacks it.
-if str(LIBRARY.parent) not in sys.path:
-    sys.path.insert(0, str(LIBRARY.parent))
-from expodiff.config import config_errors
-
-
-def is_camera_path(source):
-    """calibration.camera_params names a file (as expodiff.physics.camera tells them apart)."""
-    return source.endswith(".json") or "/" in source
-
-
-def get_bundled_camera(name):
-    """Path of a bundled camera parameter file (ELD release format)."""
-    return LIBRARY / "resources" / "camera_params" / f"{name}.json"
-
-
+# --config run (load_config)
 _config_errors = config_errors(config)
 if _config_errors:
     raise WorkflowError("Invalid config:\n  " + "\n  ".join(_config_errors))
@@ -176,28 +166,42 @@ def get_library_sources(*modules):
     return sorted(os.path.relpath(f) for f in files)
 
 
-# network files by what builds them: a variant's jobs depend only on its own network's file
-NETWORK_FILES = {
-    "unet": "nets/unet.py",
-    "naf1": "nets/nafnet.py",
-    "naf2": "nets/nafnet.py",
-    "ddim": "nets/cond_unet.py",
-}
+from expodiff.methods import MethodSpec
+from expodiff.nets import BACKBONES, backbone_module
+
+
+def get_module_file(module):
+    """The file of a module below expodiff ("nets.unet" -> src/expodiff/nets/unet.py)."""
+    return os.path.relpath(LIBRARY.joinpath(*module.split(".")).with_suffix(".py"))
+
+
+def get_network_file(variant):
+    """The file defining a variant's network, as its method says (the backbone's module, or
+    the method's own network: nets/cond_unet.py for ddim)."""
+    return get_module_file(MethodSpec.from_variant(variant).network_module())
+
+
+# every file that defines a network: a variant's jobs depend only on its own one
+NETWORK_FILES = sorted(
+    {get_module_file(backbone_module(name)) for name in BACKBONES}
+    | {get_network_file(v) for v in config["variants"].values()}
+)
+
+
+def get_networks_sources(module, variants):
+    """get_library_sources(module) with, of the network files, only those of `variants`."""
+    own = sorted({get_network_file(v) for v in variants})
+    shared = [f for f in get_library_sources(module) if f not in NETWORK_FILES]
+    return shared + own
 
 
 def get_variant_sources(module):
-    """get_library_sources(module) for one variant, without the other networks' files:
+    """get_library_sources(module) for one variant, with its own network's file and no other:
     editing NAFNet reruns the NAFNet variants' training and evaluation, not the UNet's.
     """
 
     def sources(wildcards):
-        variant = config["variants"][wildcards.variant]
-        key = "ddim" if variant["method"] == "ddim" else variant["backbone"]
-        others = {
-            os.path.relpath(LIBRARY / f)
-            for f in set(NETWORK_FILES.values()) - {NETWORK_FILES[key]}
-        }
-        return [f for f in get_library_sources(module) if f not in others]
+        return get_networks_sources(module, [config["variants"][wildcards.variant]])
 
     return sources
 
@@ -277,6 +281,11 @@ def get_dataset_marker(wildcards):
 ##### camera parameters #####
 
 
+def get_bundled_camera(name):
+    """Path of a bundled camera parameter file (ELD release format)."""
+    return LIBRARY / "resources" / "camera_params" / f"{name}.json"
+
+
 def get_calibration_frames():
     """Folder with dark/ and flat/ frames to calibrate `camera` from (calibration.frames)."""
     return config["calibration"]["frames"]
@@ -313,12 +322,10 @@ def get_variant(wildcards):
 
 
 def get_eval_steps(wildcards):
-    """Step counts to run: evaluation.steps (ours), evaluation.ddim_steps (ddim), else 1."""
-    method = config["variants"][wildcards.variant]["method"]
-    return {
-        "ours": config["evaluation"]["steps"],
-        "ddim": config["evaluation"]["ddim_steps"],
-    }.get(method, [1])
+    """Step counts to run, as the variant's method says: evaluation.steps (ours),
+    evaluation.ddim_steps (ddim), 1 (baseline)."""
+    spec = MethodSpec.from_variant(config["variants"][wildcards.variant])
+    return spec.impl.eval_steps(config["evaluation"])
 
 
 def get_eval_camera_json(wildcards):
@@ -341,39 +348,35 @@ def get_missing_released_checkpoints():
     return [f for f in files if not os.path.exists(f)]
 
 
-def get_train_store_dir(wildcards, input):
-    """Folder of the training data store (the patch store is tracked by its meta.json)."""
-    return input.store if os.path.isdir(input.store) else os.path.dirname(input.store)
+def get_data_kind(wildcards):
+    """The variant's entry of the data kinds table (expodiff.data.sources.DATA_KINDS)."""
+    return data_kind(config["variants"][wildcards.variant]["data"])
 
 
-NOISE_MODEL_DATA = ("pg", "eld")  # training data synthesised by the camera noise model
+def get_train_store_dir(wildcards):
+    """Folder of the variant's training data store (the patch store or the pair store)."""
+    return get_data_kind(wildcards).store.path
 
 
 def get_train_inputs(wildcards):
-    """Training data store and camera file of a variant (for unpack()).
+    """Training data store and camera file of a variant, and PMN's dark-shading maps (for unpack()).
 
-    Noise-model variants read clean patches and the noise parameters (calibrated or
-    exported); paired variants read real pairs and the release parameters (K from ISO).
+    Synthetic-noise variants read the camera noise model (calibrated or exported); real-pair
+    variants read the release parameters (K from ISO).
     """
-    data = config["variants"][wildcards.variant]["data"]
-    if data in NOISE_MODEL_DATA:
-        return {
-            "store": "results/patches/sid_train/meta.json",
-            "camera": f"results/calibration/{config['camera']}.json",
-        }
-    return {
-        "store": "results/pairs/sid_train",
-        "camera": f"results/cameras/{config['camera']}.json",
-    } | get_dark_shading_input(wildcards)
+    kind = get_data_kind(wildcards)
+    if kind.noise_model:
+        camera = f"results/calibration/{config['camera']}.json"
+    else:
+        camera = f"results/cameras/{config['camera']}.json"
+    inputs = {"store": kind.store.output, "camera": camera}
+    return inputs | get_dark_shading_input(wildcards)
 
 
 def get_dark_shading_input(wildcards):
-    """PMN variants with configured dark frames: the dark-shading maps (for unpack())."""
-    if (
-        config["variants"][wildcards.variant]["data"] == "pmn"
-        and config["pmn"]["dark_frames"]
-    ):
-        return {"dark_shading": DARK_SHADING}
+    """PMN's dark-shading maps where the variant's data kind uses them (for unpack())."""
+    if get_data_kind(wildcards).uses_dark_shading(config):
+        return {"dark_shading": DARK_SHADING.output}
     return {}
 
 
@@ -533,14 +536,10 @@ def get_scene_grid_inputs(wildcards):
 
 
 def get_scene_grid_sources(wildcards):
-    """get_library_sources("report.figures") without the networks the two variants do not use."""
+    """get_library_sources("report.figures") with the networks of the two variants only."""
     plot = config["step_plot"]
-    used = {
-        NETWORK_FILES["ddim" if v["method"] == "ddim" else v["backbone"]]
-        for v in (config["variants"][plot[f]] for f in ("variant", "baseline"))
-    }
-    others = {os.path.relpath(LIBRARY / f) for f in set(NETWORK_FILES.values()) - used}
-    return [f for f in get_library_sources("report.figures") if f not in others]
+    variants = [config["variants"][plot[f]] for f in ("variant", "baseline")]
+    return get_networks_sources("report.figures", variants)
 
 
 def get_train_logs(wildcards):

@@ -97,8 +97,8 @@ rule patch_store:
         raw=get_raw_marker("sid", "Sony_train_list.txt"),
         code=get_library_sources("data.sid", "data.patches"),
     output:
-        patches="results/patches/sid_train/patches.npy",
-        meta="results/patches/sid_train/meta.json",
+        patches=f"{PATCH_STORE.path}/patches.npy",
+        meta=PATCH_STORE.output,
     log:
         "logs/patch_store/sid_train.log",
     conda:
@@ -122,7 +122,7 @@ rule pair_store:
         code=get_library_sources("data.sid", "data.pairs"),
     output:
         # short_NNNN.npy, long_NNNN.npy and meta.json, built beside it and renamed into place
-        store=directory("results/pairs/sid_train"),
+        store=directory(PAIR_STORE.output),
     log:
         "logs/pair_store/sid_train.log",
     conda:
@@ -145,7 +145,7 @@ if config["pmn"]["dark_frames"]:
             frames=get_frames_input(config["pmn"]["dark_frames"]),
             code=get_library_sources("data.pmn"),
         output:
-            npz=DARK_SHADING,
+            npz=DARK_SHADING.output,
         log:
             "logs/dark_shading/dark_shading.log",
         conda:

@@ -241,6 +241,7 @@ rule training_curves:
         runtime=10,
     params:
         variants=list(config["variants"]),
+        methods={name: v["method"] for name, v in config["variants"].items()},
     script:
         "../workflow/scripts/training_curves.py"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from expodiff.io.raw import write_dng
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 
 EXPODIFF = [sys.executable, "-m", "expodiff.cli"]
 

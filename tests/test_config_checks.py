@@ -1,22 +1,169 @@
-"""One set of config cross-checks (expodiff.config.config_errors): Snakemake (rules/common.smk)
-and the CLI (load_config, so `expodiff plan` and every command taking --config) say the same;
-a schema error of Snakemake names the config files it read."""
+"""One set of config cross-checks (expodiff.config.config_errors): every message is triggered
+by a bad overlay of the paper config (and a guard fails when a new message has no case here);
+Snakemake (rules/common.smk) and the CLI (load_config, so `expodiff plan`, `train` and
+`evaluate`) say the same; a schema error of Snakemake names the config files it read."""
 
 from __future__ import annotations
 
+import ast
+import copy
+import functools
+import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from expodiff.config import check, config_errors, load_config
+import expodiff.config
+from expodiff.config import check, config_errors, deep_merge, load_config
 from expodiff.errors import ConfigError
 from test_workflow import REPO, SNAKEMAKE, copy_workflow, overlay, snakemake
 
 needs_snakemake = pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake is not installed beside python")
 PAPER = REPO / "config.yaml"
+
+
+# --- every message of config_errors, from a bad overlay ------------------------------------
+
+
+@functools.cache
+def paper_config() -> dict:
+    return load_config([PAPER])
+
+
+@functools.cache
+def schema_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text()))
+
+
+def paper_with(content: dict) -> dict:
+    """The paper config with ``content`` merged over it (as --configfile merges), schema-valid:
+    only the cross-checks can object."""
+    config = deep_merge(copy.deepcopy(paper_config()), content)
+    errors = [e.message for e in schema_validator().iter_errors(config)]
+    assert not errors, f"the overlay must pass the schema: {errors}"
+    return config
+
+
+def row(table: str, i: int, **fields) -> dict:
+    """An overlay changing ``fields`` of row ``i`` of a paper table (lists are replaced whole)."""
+    rows = copy.deepcopy(paper_config()["tables"][table]["rows"])
+    rows[i].update(fields)
+    return {"tables": {table: {"rows": rows}}}
+
+
+UNET_BASELINE = {"backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False}
+VARIANT_TABLE = {"caption": "x", "dataset": "eld", "ratios": [100], "steps": 3}
+
+# case: (overlay of the paper config, a message config_errors must then give)
+BAD = {
+    "unknown backbone": ({"variants": {"unet-pg-base": {"backbone": "resnet"}}},
+                         r"^variants\.unet-pg-base\.backbone: unknown backbone 'resnet'; known: "),
+    "unknown cost backbone": ({"cost_table": {"backbones": ["unet", "vgg"]}},
+                              r"^cost_table\.backbones\[1\]: unknown backbone 'vgg'"),
+    "unknown method": ({"variants": {"unet-x": {**UNET_BASELINE, "method": "gan"}}},
+                       r"^variants\.unet-x\.method: unknown method 'gan'; known: "),
+    "method refuses the network": ({"variants": {"unet-x": {**UNET_BASELINE, "concat_origin": True}}},
+                                   r"^variants\.unet-x: .*concat_origin"),
+    "unknown data kind": ({"variants": {"unet-x": {**UNET_BASELINE, "data": "raw2raw"}}},
+                          r"^variants\.unet-x\.data: unknown training data 'raw2raw'; known: pg, eld, paired, pmn$"),
+    "unknown row data kind": (row("table4", 0, data="raw2raw"),
+                              r"^tables\.table4\.rows\[0\]\.data: unknown training data 'raw2raw'"),
+    "table dataset": ({"tables": {"table4": {"dataset": "nowhere"}}},
+                      r"^tables\.table4\.dataset: 'nowhere' is not in evaluation\.datasets$"),
+    "table ratios": ({"tables": {"table4": {"ratios": [100, 200]}}},
+                     r"^tables\.table4\.ratios: \[100, 200\] are not all in evaluation\.datasets\.sid\.ratios"),
+    "table steps": ({"tables": {"table4": {"steps": 7}}}, r"^tables\.table4\.steps: 7 is not in evaluation\.steps$"),
+    "row variant": (row("table4", 0, ours="unet-pg-nope"),
+                    r"^tables\.table4\.rows\[0\]\.ours: unknown variant 'unet-pg-nope' \(not in variants\)$"),
+    "row method": (row("table4", 0, baseline="unet-pg-ours"),
+                   r"^tables\.table4\.rows\[0\]\.baseline: variant 'unet-pg-ours' has method 'ours'"),
+    "row data": (row("table4", 0, data="eld"),
+                 r"^tables\.table4\.rows\[0\]\.baseline: variant 'unet-pg-base' has data 'pg', the row needs 'eld'$"),
+    "variant table name": ({"variant_tables": {"table4": VARIANT_TABLE}},
+                           r"^variant_tables\.table4: the name is already a table$"),
+    "variant table dataset": ({"variant_tables": {"eld": {"dataset": "nowhere"}}},
+                              r"^variant_tables\.eld\.dataset: 'nowhere' is not in evaluation\.datasets$"),
+    "variant table ratios": ({"variant_tables": {"eld": {"ratios": [100, 300]}}},
+                             r"^variant_tables\.eld\.ratios: not all in evaluation\.datasets\.eld\.ratios$"),
+    "variant table steps": ({"variant_tables": {"eld": {"steps": 7}}},
+                            r"^variant_tables\.eld\.steps: 7 is not run by the ours variants"),
+    "released checkpoint": ({"released_checkpoints": {"files": {"unet-nope": "x.pt"}}},
+                            r"^released_checkpoints\.files\.unet-nope: unknown variant \(not in variants\)$"),
+    "step plot variant": ({"step_plot": {"variant": "unet-nope"}},
+                          r"^step_plot\.variant: unknown variant 'unet-nope' \(not in variants\)$"),
+    "step plot method": ({"step_plot": {"baseline": "unet-pg-ours"}},
+                         r"^step_plot\.baseline: variant 'unet-pg-ours' is not baseline$"),
+    "step plot dataset": ({"step_plot": {"dataset": "nowhere"}},
+                          r"^step_plot\.dataset: 'nowhere' is not in evaluation\.datasets$"),
+    "step plot ratio": ({"step_plot": {"ratio": 200}}, r"^step_plot\.ratio: 200 is not in evaluation\.datasets\.sid\.ratios$"),
+    "step plot steps": ({"step_plot": {"steps": [1, 9]}}, r"^step_plot\.steps: \[1, 9\] are not all in evaluation\.steps$"),
+    "camera params": ({"calibration": {"camera_params": "NoSuchCamera"}},
+                      r"^calibration\.camera_params: 'NoSuchCamera' is neither a bundled camera"),
+    "camera": ({"camera": "NoSuchCamera"}, r"^camera: no bundled parameters for 'NoSuchCamera'"),
+    "dataset camera": ({"evaluation": {"datasets": {"eld": {"camera": "NoSuchCamera"}}}},
+                       r"^evaluation\.datasets\.eld\.camera: no bundled parameters for 'NoSuchCamera'"),
+    "patch size": ({"patches": {"size": 48}},
+                   r"^patches\.size: 48 does not divide patches\.crop \[1024, 2048\]"),
+    "checkpoint epochs": ({"training": {"epochs": 20, "checkpoint_epochs": [10, 20, 30, 40]}},
+                          r"^training\.checkpoint_epochs: \[30, 40\] beyond training\.epochs 20"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_each_message_is_given_by_a_bad_overlay(case):
+    content, message = BAD[case]
+    errors = config_errors(paper_with(content))
+    assert any(re.search(message, e) for e in errors), errors
+
+
+def message_lines() -> dict[int, str]:
+    """The lines of expodiff.config where config_errors (and the *_errors helpers it calls)
+    make a message: every ``errors.append(...)`` and every f-string a helper's returned
+    comprehension yields, {line: source}."""
+    source = inspect.getsource(expodiff.config)
+    lines = source.splitlines()
+    found = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.FunctionDef) and node.name.endswith("_errors")):
+            continue
+        for sub in ast.walk(node):
+            if (isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Call)
+                    and isinstance(sub.value.func, ast.Attribute) and sub.value.func.attr == "append"):
+                found[sub.lineno] = lines[sub.lineno - 1].strip()
+            elif isinstance(sub, ast.Return) and isinstance(sub.value, (ast.ListComp, ast.GeneratorExp)):
+                found[sub.value.elt.lineno] = lines[sub.value.elt.lineno - 1].strip()
+    return found
+
+
+def test_every_message_of_config_errors_has_a_case():
+    """Runs every case of BAD under a line tracer: each message line of config_errors must run
+    for at least one of them (a new message needs a new case)."""
+    wanted = message_lines()
+    assert len(wanted) >= 10, wanted  # the parse found the messages (some cases share a line)
+    path = inspect.getsourcefile(expodiff.config)
+    ran: set[int] = set()
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != path:
+            return None
+        if event == "line":
+            ran.add(frame.f_lineno)
+        return tracer
+
+    configs = [paper_with(content) for content, _ in BAD.values()]
+    sys.settrace(tracer)
+    try:
+        for config in configs:
+            config_errors(config)
+    finally:
+        sys.settrace(None)
+    missing = {line: text for line, text in wanted.items() if line not in ran}
+    assert not missing, f"messages of expodiff.config no case of BAD triggers (add one): {missing}"
 
 
 def messages(out: str) -> list[str]:
@@ -32,11 +179,12 @@ def messages(out: str) -> list[str]:
 
 
 def bad_overlay(tmp_path: Path) -> Path:
-    """A table row naming an unknown variant, a patch size that does not divide the crop and a
-    checkpoint epoch beyond the last epoch."""
+    """A variant with a data kind the table of data kinds lacks, a table row naming an unknown
+    variant, a patch size that does not divide the crop and a checkpoint epoch beyond the last."""
     rows = yaml.safe_load(PAPER.read_text())["tables"]["table4"]["rows"]
     rows[0]["ours"] = "unet-pg-nope"
-    return overlay(tmp_path, "bad", {"tables": {"table4": {"rows": rows}}, "patches": {"size": 48},
+    return overlay(tmp_path, "bad", {"variants": {"unet-x": {**UNET_BASELINE, "data": "raw2raw"}},
+                                     "tables": {"table4": {"rows": rows}}, "patches": {"size": 48},
                                      "training": {"checkpoint_epochs": [100, 400]}})  # fmt: skip
 
 
@@ -70,21 +218,34 @@ def test_check_lists_every_message(tmp_path):
     assert str(err.value) == "Invalid config:\n  " + "\n  ".join(errors)
 
 
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "expodiff.cli", *args], capture_output=True, text=True, timeout=300)
+
+
 @needs_snakemake
-def test_snakemake_and_plan_give_the_same_messages(tmp_path):
+def test_snakemake_and_the_cli_give_the_same_messages(tmp_path):
+    """snakemake -n, `expodiff plan`, `expodiff train` and `expodiff evaluate` (every command
+    taking a config) refuse the same config with the same messages."""
     work = copy_workflow(tmp_path / "wf")
     bad = bad_overlay(tmp_path)
     dry = snakemake("-n", "--configfile", bad, cwd=work, check=False)
-    plan = subprocess.run([sys.executable, "-m", "expodiff.cli", "plan", str(work / "config.yaml"), str(bad)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert plan.returncode == 2, plan.stdout + plan.stderr
-    assert "WorkflowError" in dry.out and "Traceback" not in plan.stderr
-    assert plan.stderr.startswith("expodiff plan: error: Invalid config:")
-    expected = messages(plan.stderr)
-    assert messages(dry.out) == expected, dry.out
-    assert [m.split(":")[0] for m in expected] == ["tables.table4.rows[0].ours", "patches.size",
-                                                   "training.checkpoint_epochs"]  # fmt: skip
-    assert "unet-pg-nope" in expected[0]
+    assert "WorkflowError" in dry.out
+    expected = messages(dry.out)
+    assert [m.split(":")[0] for m in expected] == ["variants.unet-x.data", "tables.table4.rows[0].ours",
+                                                   "patches.size", "training.checkpoint_epochs"], dry.out  # fmt: skip
+    assert "'raw2raw'" in expected[0] and "unet-pg-nope" in expected[1]
+    configs = [str(work / "config.yaml"), str(bad)]
+    runs = {
+        "plan": cli("plan", *configs),
+        "train": cli("train", "--config", *configs, "--variant", "unet-pg-base", "--out", str(tmp_path / "t")),
+        "evaluate": cli("evaluate", "--config", *configs, "--variant", "unet-pg-base", "--checkpoint", "x.pt",
+                        "--eval-set", str(tmp_path), "--out", str(tmp_path / "e")),
+    }  # fmt: skip
+    for command, proc in runs.items():
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stderr.startswith(f"expodiff {command}: error: Invalid config:")
+        assert messages(proc.stderr) == expected, (command, proc.stderr)
+    assert not (tmp_path / "t").exists() and not (tmp_path / "e").exists()
 
 
 @needs_snakemake

@@ -9,7 +9,7 @@ import torch
 
 from expodiff.report.cost import count_cost, measure_inference_time
 from expodiff.errors import ExpodiffError
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 from expodiff.nets import build_net
 
 pytest.importorskip("thop")

@@ -67,7 +67,7 @@ def test_ddim_variant_trains_and_samples(tmp_path, tiny_data):
     from expodiff.data.patches import build_patch_store
     from expodiff.data.sid import sid_train_gt_files
     from expodiff.inference import enhance
-    from expodiff.model import MethodSpec
+    from expodiff.methods import MethodSpec
     from expodiff.train import train_variant
     from test_train import CAMERA, TRAINING
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 
 EXPODIFF = [sys.executable, "-m", "expodiff.cli"]
 
@@ -139,3 +139,66 @@ def test_bad_input_is_named_and_leaves_no_output(released_like, change, needle):
     assert needle in res.stderr
     assert not (d / "bad.npy").exists()
     assert not list(d.glob(".bad*"))
+
+
+# --- checkpoints that record their network; every method ------------------------------------
+
+
+def denoise(*args):
+    """`expodiff denoise` in-process: (exit status, stderr)."""
+    import contextlib
+    import io
+
+    from expodiff.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["denoise", *map(str, args)])
+    return code, err.getvalue()
+
+
+def test_a_checkpoint_with_spec_needs_no_flags_and_refuses_other_ones(released_like, tmp_path):
+    d, paths = released_like
+    state = torch.load(paths[True], weights_only=True)
+    described = tmp_path / "described.pt"
+    torch.save({**state, "spec": {"backbone": "unet", "method": "ours", "concat_origin": True}}, described)
+    common = ["--input", d / "short.npy", "--ratio", 100, "--K", 2.5, "--steps", 2, "--seed", 3]
+    assert denoise("--checkpoint", paths[True], "--backbone", "unet", "--method", "ours", "--concat-origin",
+                   *common, "--output", tmp_path / "flags.npy")[0] == 0  # fmt: skip
+    assert denoise("--checkpoint", described, *common, "--output", tmp_path / "spec.npy")[0] == 0
+    assert denoise("--checkpoint", described, "--method", "ours", *common, "--output", tmp_path / "same.npy")[0] == 0
+    for name in ("spec.npy", "same.npy"):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "flags.npy").read_bytes()
+    code, err = denoise("--checkpoint", described, "--method", "baseline", *common, "--output", tmp_path / "x.npy")
+    assert code == 2 and "trained as backbone=unet method=ours concat_origin=True; --method baseline" in err
+    assert not (tmp_path / "x.npy").exists()
+    code, err = denoise("--checkpoint", paths[True], *common, "--output", tmp_path / "x.npy")  # released: no spec
+    assert code == 2 and "--backbone and --method" in err
+
+
+def test_denoise_runs_ddim(tmp_path, released_like):
+    from expodiff.inference import enhance
+
+    d, _ = released_like
+    torch.manual_seed(0)
+    spec = MethodSpec("unet", "ddim")
+    net = spec.build().eval()
+    torch.save({"netG": net.state_dict(), "opt_g": {}, "epoch": 1, "iterations": 1, "spec": spec.as_dict()},
+               tmp_path / "ddim.pt")  # fmt: skip
+    code, err = denoise("--checkpoint", tmp_path / "ddim.pt", "--input", d / "short.npy", "--ratio", 100, "--K", 2,
+                        "--steps", 3, "--seed", 5, "--output", tmp_path / "ddim.npy")  # fmt: skip
+    assert code == 0, err
+    expected = enhance(net, spec, np.load(d / "short.npy"), 100, 2.0, 3, generator=torch.Generator().manual_seed(5))
+    assert np.array_equal(np.load(tmp_path / "ddim.npy"), expected[-1])
+
+
+@pytest.mark.parametrize("command", ["denoise", "evaluate"])
+def test_every_flag_has_help(command):
+    from expodiff.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    missing = [a.dest for a in sub._actions if a.dest != "help" and not a.help]
+    assert not missing
+    if command == "denoise":
+        method = next(a for a in sub._actions if a.dest == "method")
+        assert list(method.choices) == ["baseline", "ours", "ddim"]

@@ -12,7 +12,7 @@ from expodiff.data.eval_sets import pack_eval_set
 from expodiff.data.sid import sid_eval_pairs
 from expodiff.evaluate import PER_IMAGE_COLUMNS, evaluate_variant
 from expodiff.metrics import psnr_ssim
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 
 CAMERA = "src/expodiff/resources/camera_params/SonyA7S2.json"
 
@@ -85,3 +85,27 @@ def test_oracle_correction_changes_the_numbers(eval_sets, checkpoints, tmp_path)
     without = evaluate_variant(checkpoints["ours"], eval_sets["sid"], variant, [1], False, 0, CAMERA,
                                tmp_path / "b.csv", tmp_path / "bs.csv")
     assert not np.allclose(with_oracle.psnr, without.psnr)
+
+
+@pytest.mark.parametrize("variant,steps_key,dark", [
+    ("unet-pg-ddim", "ddim_steps", False), ("unet-pg-base", None, False), ("unet-pmn-ours", "steps", True),
+])  # fmt: skip
+def test_cli_evaluate_passes_what_the_rule_passes(monkeypatch, tmp_path, variant, steps_key, dark):
+    """expodiff evaluate: the method's step counts, the rule's padding, and for a PMN variant
+    the dark-shading maps fitted from pmn.dark_frames (as rules dark_shading and evaluate)."""
+    from expodiff import cli, evaluate
+    from expodiff.config import load_config
+    from expodiff.data import pmn
+
+    got, fitted = {}, []
+    monkeypatch.setattr(evaluate, "evaluate_variant", lambda *a, **kw: got.update(args=a, kw=kw) or pd.DataFrame())
+    monkeypatch.setattr(pmn, "fit_dark_shading", lambda frames, out: fitted.append(frames) or out)
+    config = ["config.yaml", "configs/demo.yaml"]
+    assert cli.main(["evaluate", "--config", *config, "--variant", variant, "--checkpoint", "m.pt",
+                     "--eval-set", "sid", "--out", str(tmp_path)]) == 0  # fmt: skip
+    merged = load_config(config)
+    expected_steps = merged["evaluation"][steps_key] if steps_key else [1]
+    assert got["args"][3] == expected_steps
+    assert got["kw"]["padding"] == "original"
+    assert (got["kw"]["dark_shading"] is not None) == dark
+    assert fitted == ([merged["pmn"]["dark_frames"]] if dark else [])

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from expodiff.errors import ConfigError
-from expodiff.model import MethodSpec, baseline_forward, ours_forward
+from expodiff.methods import MethodSpec, baseline_forward, ours_forward
 from expodiff.nets import build_net
 from expodiff.nets.nafnet import NAFBlock, NAFNetConfig
 

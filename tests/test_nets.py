@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from expodiff.errors import ConfigError
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 from expodiff.nets import build_net
 
 SPECS = {

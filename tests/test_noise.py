@@ -1,15 +1,14 @@
 """P+G noise statistics (protocol §3)."""
 
-import json
-from importlib.resources import files
-
 import numpy as np
 import pytest
 import torch
 
-from expodiff.physics.noise import DN_SCALE, NoiseParams, add_noise, k_from_iso, sample_noise_params
+from expodiff.physics import noise
+from expodiff.physics.camera import k_from_iso, k_range, load_camera_params, profile_log_sigma
+from expodiff.physics.noise import DN_SCALE, NoiseParams, add_noise, quantise, sample_noise_params, shot_noise
 
-CAMERA = json.loads((files("expodiff") / "resources" / "camera_params" / "SonyA7S2.json").read_text())
+CAMERA = load_camera_params("SonyA7S2")
 
 
 def _params(K, sigma, ratio, n=1):
@@ -57,6 +56,29 @@ def test_parameter_sampling_ranges_and_determinism():
 def test_k_from_iso_endpoints():
     assert k_from_iso(100, CAMERA) == pytest.approx(CAMERA["Kmin"])
     assert k_from_iso(6400, CAMERA) == pytest.approx(CAMERA["Kmax"])
+    assert noise.k_from_iso is k_from_iso  # one definition, also importable from physics.noise
+
+
+def test_k_range_inverts_k_from_iso():
+    slope = (CAMERA["Kmax"] - CAMERA["Kmin"]) / (6400 - 100)
+    assert k_range(slope, CAMERA["Kmin"] - 100 * slope) == pytest.approx((CAMERA["Kmin"], CAMERA["Kmax"]))
+    assert k_from_iso(3250, CAMERA) == pytest.approx((CAMERA["Kmin"] + CAMERA["Kmax"]) / 2)
+
+
+def test_formulas_are_array_agnostic():
+    """quantise, shot_noise and profile_log_sigma give the same numbers on numpy and torch
+    (the demo-data generator calls them with numpy draws)."""
+    rng = np.random.default_rng(0)
+    signal, u = rng.uniform(-1, 20, (8, 8)), rng.uniform(-0.5, 0.5, (8, 8))
+    q = quantise(signal, u)
+    assert q.min() >= 0 and np.array_equal(quantise(torch.from_numpy(signal), torch.from_numpy(u)).numpy(), q)
+    counts = rng.poisson(q / 2.5)
+    same = lambda rate: counts  # noqa: E731  (a fixed draw: compare the formula alone)
+    assert np.array_equal(shot_noise(torch.from_numpy(q), 2.5, lambda r: torch.from_numpy(same(r))).numpy(),
+                          shot_noise(q, 2.5, same))
+    line = CAMERA["Profile-1"]["G_scale"]
+    log_k = np.log([0.5, 2.0, 9.0])
+    assert np.array_equal(profile_log_sigma(line, torch.from_numpy(log_k)).numpy(), profile_log_sigma(line, log_k))
 
 
 # --- ELD noise model (P+G+r+u) ---------------------------------------------------------

@@ -4,7 +4,7 @@ evaluated in place of trainings, and tables show the other cells as not run."""
 import pandas as pd
 import torch
 
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 from test_workflow import copy_workflow, job_counts, overlay, snakemake
 
 RELEASED = {  # file -> (backbone, method, concat_origin) as the original's test commands load them

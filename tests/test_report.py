@@ -1,4 +1,5 @@
-"""The HTML report and provenance: expodiff.provenance, expodiff.report.figures, the report rules.
+"""The HTML report, provenance and the planner: expodiff.provenance, expodiff.plan,
+expodiff.report.figures, the report rules.
 
 Fast: hashes, the git commit, dataset checksums, runtime and training-curve figures, `plan`, and
 `plan`'s job counts against `snakemake -n`. Slow: the demo DAG once (module fixture), then
@@ -25,13 +26,12 @@ from test_workflow import job_counts as dry_run_counts
 from test_workflow import snakemake as run_snakemake
 import yaml
 
+from expodiff.plan import job_counts, plan
 from expodiff.provenance import (
     NOT_A_CHECKOUT,
     config_hash,
     dataset_checksum,
     git_commit,
-    job_counts,
-    plan,
     sha256_file,
     table_provenance,
 )
@@ -157,7 +157,8 @@ def test_training_curves_figure(tmp_path):
         pd.DataFrame({"iteration": n, "epoch": n // 100, "lr": 1e-4, "loss": 1 / n, "seconds": n * 0.1}).to_csv(
             logs[name], index=False
         )
-    plot_training_curves(logs, tmp_path / "curves.png")
+    methods = {"unet-pg-base": "baseline", "unet-pg-ours": "ours", "unet-pg-ddim": "ddim"}
+    plot_training_curves(logs, tmp_path / "curves.png", methods)
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG
 
 
@@ -183,6 +184,25 @@ def test_plan_with_given_its():
     n_paired = sum(v["data"] in ("paired", "pmn") for v in config["variants"].values())  # pair store
     hours = ((n_variants - n_paired) * 386400 + n_paired * 84000) / 10 / 3600
     assert f"total GPU-hours: {hours:.2f}" in text
+
+
+def test_plan_counts_come_from_the_data_kinds_and_the_methods(tmp_path):
+    """Only the stores the variants' data kinds read are built; each method's evaluations run
+    the step counts expodiff.methods gives (evaluation.steps, evaluation.ddim_steps, one)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    keep = {n: v for n, v in config["variants"].items() if v["data"] == "pg"}
+    released = {n: f for n, f in config["released_checkpoints"]["files"].items() if n in keep}
+    config |= {"variants": keep, "tables": {}, "variant_tables": {},
+               "released_checkpoints": {**config["released_checkpoints"], "files": released}}  # fmt: skip
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")  # (an overlay can only add variants)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    text = plan([tmp_path / "config.yaml"], its=10.0)
+    assert re.search(r"^\s+patch_store\s+1$", text, re.M) and "pair_store" not in text
+    methods = {m: sum(v["method"] == m for v in keep.values()) for m in ("baseline", "ours", "ddim")}
+    ev = config["evaluation"]
+    for method, steps in (("baseline", [1]), ("ours", ev["steps"]), ("ddim", ev["ddim_steps"])):
+        shown = ", ".join(map(str, steps))
+        assert re.search(rf"^  {method}\s+{shown}\s+{sum(steps)}\s+{methods[method]}$", text, re.M), text
 
 
 def test_plan_from_a_measured_run(tmp_path):
@@ -219,6 +239,8 @@ def test_plan_job_counts_match_the_dag(configs, tmp_path):
     from expodiff.config import load_config
 
     expected = job_counts(load_config(paths))
+    # the stores from the data kinds table (and PMN's maps where the demo has dark frames)
+    assert {"patch_store", "pair_store"} <= set(expected) and ("dark_shading" in expected) == bool(configs)
     counts = dry_run_counts(snakemake("report_figures", "demo" if configs else "all", "-n", "--configfile",
                                       *paths[1:]))  # fmt: skip
     assert {rule: counts.get(rule, 0) for rule in expected} == expected

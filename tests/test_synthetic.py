@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 
 import numpy as np
 import pytest
 from scipy.stats import tukeylambda
 
+from expodiff.data import synthetic
 from expodiff.data.synthetic import PRESETS, make_demo_data
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.io.raw import read_exif, read_raw
+from expodiff.physics import camera, noise
 
-CAM = json.loads((resources.files("expodiff") / "resources" / "camera_params" / "SonyA7S2.json").read_text())
+CAM = camera.load_camera_params("SonyA7S2")
 
 
 def k_from_iso(iso: float) -> float:
-    """PROTOCOL §3, written out here independently of the generator."""
-    return (iso - 100) / (6400 - 100) * (CAM["Kmax"] - CAM["Kmin"]) + CAM["Kmin"]
+    return camera.k_from_iso(iso, CAM)  # PROTOCOL §3; its end points are pinned in test_noise.py
+
+
+def test_generator_uses_the_physics_parameters():
+    """One parameter class and one K(ISO): the generator's truth is physics.noise.NoiseParams."""
+    p = synthetic.true_noise_params(1600)
+    assert synthetic.NoiseParams is noise.NoiseParams and isinstance(p, noise.NoiseParams)
+    assert p.K == camera.k_from_iso(1600, CAM)
+    assert p.sigma_r == pytest.approx(np.exp(camera.profile_log_sigma(CAM["Profile-1"]["R_scale"], np.log(p.K))))
 
 
 def read_noise_var(row: dict) -> float:

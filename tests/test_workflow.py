@@ -213,7 +213,7 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
     assert "Nothing to be done" in snakemake("-n", *demo, cwd=work, check=True).out
 
-    with open(work / "src" / "expodiff" / "tables.py", "a") as f:
+    with open(work / "src" / "expodiff" / "report" / "tables.py", "a") as f:
         f.write("# an edit\n")
     counts = job_counts(snakemake("-n", *demo, cwd=work, check=True).out)
     # the two paper tables, the ELD table and Table 5b (written by tables.py) are remade
@@ -234,7 +234,7 @@ def test_library_edits_rerun_only_what_uses_them(tmp_path):
     snakemake("--touch", "--cores", "1", *demo, cwd=work, check=True)
 
     # the calibration: exactly the noise-model trainings (not the paired ones) rerun
-    with open(work / "src" / "expodiff" / "calibrate.py", "a") as f:
+    with open(work / "src" / "expodiff" / "physics" / "calibrate.py", "a") as f:
         f.write("# an edit\n")
     proc = snakemake("-n", *demo, cwd=work, check=True)
     counts = job_counts(proc.out)

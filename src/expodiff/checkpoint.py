@@ -1,5 +1,11 @@
 """Checkpoints in the released format: {netG, opt_g, epoch, iterations} (+ our own keys).
 
+Our own keys describe the checkpoint: ``spec`` (backbone, method, concat_origin: what network
+it is), ``variant`` (the config entry), ``training`` (the resolved training settings),
+``run_id`` and the method's extra tensors (ours: ``step_weights``). A checkpoint with a
+``spec`` is rebuilt from it, and a config or flags that say otherwise are refused
+(``load_model``); a released checkpoint (no ``spec``) loads by the spec it is given.
+
 Only tensors, numbers, strings, lists and dicts are stored, so ``torch.load(weights_only=True)``
 reads them; released checkpoints (which lack our keys) load the same way. The same state gives
 the same bytes (``save_checkpoint``).
@@ -14,7 +20,7 @@ from torch import nn
 
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.io.atomic import atomic_path
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 
 
 def save_checkpoint(path, net: nn.Module, optimizer, epoch: int, iterations: int, **extra) -> None:
@@ -45,9 +51,28 @@ def load_checkpoint(path) -> dict:
     return state
 
 
-def load_network(path, spec: MethodSpec) -> nn.Module:
-    """Rebuild the variant's network and load the checkpoint's weights (strict, shapes checked)."""
-    state = load_checkpoint(path)
+def checkpoint_spec(state: dict, path="checkpoint") -> MethodSpec | None:
+    """The spec a checkpoint records (None for released checkpoints, which record none)."""
+    recorded = state.get("spec")
+    if recorded is None:
+        return None
+    try:
+        return MethodSpec(recorded["backbone"], recorded["method"], bool(recorded.get("concat_origin", False)))
+    except (KeyError, TypeError) as err:
+        raise ExpodiffError(f"checkpoint {path}: its spec {recorded!r} is not backbone/method/concat_origin") from err
+    except ConfigError as err:
+        raise ConfigError(f"checkpoint {path}: {err}") from err
+
+
+def spec_mismatch(path, trained: MethodSpec, expected: MethodSpec, source: str) -> ConfigError:
+    """The error for a checkpoint whose recorded spec is not the one ``source`` asks for."""
+    wanted = expected.as_dict()
+    differs = " ".join(f"{k}={v}" for k, v in wanted.items() if trained.as_dict()[k] != v)
+    return ConfigError(f"checkpoint {path} was trained as {trained.describe()}; {source} says {differs}")
+
+
+def network_from_state(state: dict, spec: MethodSpec, path="checkpoint") -> nn.Module:
+    """Build ``spec``'s network and load the checkpoint's weights (strict, shapes checked)."""
     net = spec.build()
     expected = net.state_dict()
     got = state["netG"]
@@ -64,13 +89,33 @@ def load_network(path, spec: MethodSpec) -> nn.Module:
             )
             if part
         )
-        raise ConfigError(
-            f"checkpoint {path} does not match backbone={spec.backbone} method={spec.method} "
-            f"concat_origin={spec.concat_origin}: {detail}"
-        )
+        raise ConfigError(f"checkpoint {path} does not match {spec.describe()}: {detail}")
     net.load_state_dict(got, strict=True)
     net.eval()
     return net
+
+
+def load_model(path, spec: MethodSpec | None = None, source: str = "the caller") -> tuple[nn.Module, MethodSpec]:
+    """The checkpoint's network and spec, rebuilt from the spec it records.
+
+    ``spec``: what the config or flags (named by ``source``, e.g. "variants.unet-pg-ours") say
+    the network is. A checkpoint that records a different spec is refused, naming both; a
+    released checkpoint (no spec recorded) is built as ``spec``, which it then needs.
+    """
+    state = load_checkpoint(path)
+    trained = checkpoint_spec(state, path)
+    if trained is None and spec is None:
+        raise ConfigError(f"checkpoint {path} records no spec (a released checkpoint?): "
+                          "say which network it is (backbone and method)")
+    if trained is not None and spec is not None and trained != spec:
+        raise spec_mismatch(path, trained, spec, source)
+    spec = trained or spec
+    return network_from_state(state, spec, path), spec
+
+
+def load_network(path, spec: MethodSpec | None = None, source: str = "the caller") -> nn.Module:
+    """``load_model`` without the spec: the network, in eval mode."""
+    return load_model(path, spec, source)[0]
 
 
 def import_checkpoint(source, variant: dict, out) -> None:
@@ -79,7 +124,7 @@ def import_checkpoint(source, variant: dict, out) -> None:
     import shutil
 
     try:
-        load_network(source, MethodSpec.from_variant(variant))
+        load_network(source, MethodSpec.from_variant(variant), f"variants.{variant.get('name')}")
     except ConfigError as err:
         raise ConfigError(f"variant {variant.get('name')!r}: {err}") from err
     with atomic_path(out) as tmp:

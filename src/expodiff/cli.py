@@ -80,23 +80,58 @@ def _load_input(path: str, flag: str, require_exif: bool = True):
     return array, frame
 
 
-def cmd_denoise(args) -> None:
-    import torch
+class _RegisteredMethods:
+    """argparse choices: the method names of ``expodiff.methods`` (imported only when a
+    --method is checked or help is shown, so the other commands need no torch)."""
 
-    from expodiff.checkpoint import load_network
+    def __contains__(self, name) -> bool:
+        from expodiff.methods import METHODS
+
+        return name in METHODS
+
+    def __iter__(self):
+        from expodiff.methods import METHODS
+
+        return iter(list(METHODS))
+
+
+def _denoise_spec(args):
+    """The network of ``expodiff denoise``: the checkpoint's recorded spec, checked against
+    --backbone/--method/--concat-origin where given; the flags alone for a released checkpoint.
+    Returns (checkpoint state, spec)."""
+    from expodiff.checkpoint import checkpoint_spec, load_checkpoint
+    from expodiff.methods import MethodSpec
+
+    state = load_checkpoint(args.checkpoint)
+    trained = checkpoint_spec(state, args.checkpoint)
+    flags = {"backbone": args.backbone, "method": args.method, "concat_origin": True if args.concat_origin else None}
+    if trained is None:
+        if args.backbone is None or args.method is None:
+            raise ConfigError(f"--checkpoint {args.checkpoint} records no spec (a released checkpoint): "
+                              "give --backbone and --method (and --concat-origin if it has 12 input channels)")
+        return state, MethodSpec(args.backbone, args.method, args.concat_origin)
+    differs = [(k, v) for k, v in flags.items() if v is not None and trained.as_dict()[k] != v]
+    if differs:
+        given = " ".join("--concat-origin" if k == "concat_origin" else f"--{k} {v}" for k, v in differs)
+        raise ConfigError(f"checkpoint {args.checkpoint} was trained as {trained.describe()}; {given} says otherwise")
+    return state, trained
+
+
+def cmd_denoise(args) -> None:
+    from expodiff.checkpoint import network_from_state
     from expodiff.inference import enhance
     from expodiff.io.atomic import atomic_path, save_npy_atomic
-    from expodiff.model import MethodSpec
     from expodiff.physics.noise import k_from_iso
     from expodiff.report.render import packed_to_srgb
+    from expodiff.seeds import generator as seeded_generator
 
     out = Path(args.output)
     if out.is_dir():
         raise ConfigError(f"--output {out} is a folder; give a file name ending in .npy or .png")
     if out.suffix.lower() not in (".npy", ".png"):
         raise ConfigError(f"--output must end in .npy or .png, got {out}")
-    spec = MethodSpec(args.backbone, args.method, args.concat_origin)
-    net = load_network(args.checkpoint, spec)
+    state, spec = _denoise_spec(args)
+    net = network_from_state(state, spec, args.checkpoint)
     # EXIF ISO is needed only to compute K when neither --K nor --iso gives it
     x_short, frame = _load_input(args.input, "--input", require_exif=args.K is None and args.iso is None)
     if args.K is not None:
@@ -113,7 +148,7 @@ def cmd_denoise(args) -> None:
         gt, _ = _load_input(args.gt, "--gt", require_exif=False)
         if gt.shape != x_short.shape:
             raise ConfigError(f"--gt {args.gt} has shape {gt.shape}, --input has {x_short.shape}")
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = seeded_generator(args.seed)
     try:
         preds = enhance(net, spec, x_short, args.ratio, K, args.steps, gt=gt, generator=generator, padding=args.padding)
     except ExpodiffError as err:
@@ -126,7 +161,8 @@ def cmd_denoise(args) -> None:
 
         with atomic_path(out) as tmp:
             matplotlib.image.imsave(tmp, packed_to_srgb(result), format="png")
-    print(f"wrote {out} ({spec.method}, {len(preds)} network evaluation(s), K={K:.4f}, ratio={args.ratio})")
+    print(f"wrote {out} ({spec.describe()}, {args.steps} step(s) asked, {len(preds)} prediction(s), "
+          f"K={K:.4f}, ratio={args.ratio})")
 
 
 def cmd_noise(args) -> None:
@@ -173,32 +209,77 @@ def cmd_unpack(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    from expodiff.provenance import plan
+    from expodiff.plan import plan
 
     print(plan(args.config, run_dir=args.run_dir, its=args.its))
 
 
 def cmd_train(args) -> None:
+    """As rule train, with the same inputs: the variant's data store (default: where the
+    workflow builds it, from the data kinds table), patches.size, the camera file its data kind
+    reads, PMN's dark-shading maps when pmn.dark_frames is set, training.save_every."""
     from expodiff.config import get_variant, load_config
+    from expodiff.data.sources import DARK_SHADING, data_kind
+    from expodiff.physics.camera import camera_params_path
     from expodiff.train import train_variant
 
     config = load_config(args.config)
+    variant = get_variant(config, args.variant)
+    kind = data_kind(variant["data"])
+    what = f"variant {args.variant!r} (data: {kind.name})"
+    data = Path(args.data if args.data is not None else kind.store.path)
+    if not data.is_dir():
+        raise ConfigError(f"--data {data}: not a folder; {what} trains on the {kind.store.name} store "
+                          f"(the workflow builds {kind.store.path}: snakemake {kind.store.output})")
+    if args.noise_params is not None and not kind.noise_model:
+        raise ConfigError(f"--noise-params: {what} trains on real pairs and reads no noise model "
+                          "(K from each short's ISO and the release parameters of --camera)")
+    if args.noise_params is not None:  # a synthetic-noise kind (refused above otherwise)
+        flag, camera = "--noise-params", args.noise_params
+    else:  # the bundled parameters: the paper's noise model, and the release ones for K from ISO
+        flag, camera = "--camera", args.camera or config["camera"]
+    try:
+        camera_json = camera_params_path(camera)
+    except ConfigError as err:
+        raise ConfigError(f"{flag}: {err}") from err
+    if args.dark_shading is not None and not kind.dark_shading:
+        raise ConfigError(f"--dark-shading: {what} uses no dark-shading maps")
+    if args.dark_shading is None and kind.uses_dark_shading(config):
+        raise ConfigError(f"--dark-shading NPZ is required for {what} with pmn.dark_frames set: the maps fitted "
+                          f"from those frames (the workflow's {DARK_SHADING.path}, rule {DARK_SHADING.rule})")
     save_every = args.save_every if args.save_every is not None else config["training"]["save_every"]
-    path = train_variant(get_variant(config, args.variant), config["training"], args.patches, _bundled_camera(args.camera),
-                         args.out, save_every=save_every, max_iterations=args.max_iterations)
+    path = train_variant(variant, config["training"], data, camera_json, args.out, save_every=save_every,
+                         max_iterations=args.max_iterations, patch_size=config["patches"]["size"],
+                         dark_shading=args.dark_shading)
     print(f"checkpoint: {path}")
 
 
 def cmd_evaluate(args) -> None:
+    """As rule evaluate: the variant's method's step counts, the original padding (or
+    --padding), and for a PMN variant the dark-shading maps of pmn.dark_frames."""
     from expodiff.config import get_variant, load_config
+    from expodiff.data.sources import data_kind
     from expodiff.evaluate import evaluate_variant
+    from expodiff.methods import MethodSpec
 
     config = load_config(args.config)
     ev = config["evaluation"]
+    variant = get_variant(config, args.variant)
     out = Path(args.out)
-    summary = evaluate_variant(args.checkpoint, args.eval_set, get_variant(config, args.variant), ev["steps"],
-                               ev["oracle_correction"], ev["seed"], _bundled_camera(args.camera),
-                               out / "per_image.csv", out / "summary.csv")
+    dark_shading = args.dark_shading
+    kind = data_kind(variant["data"])
+    if dark_shading is not None and not kind.dark_shading:
+        raise ConfigError(f"--dark-shading: variant {args.variant!r} is not trained on dark-shading corrected data "
+                          f"(data: {variant['data']})")
+    if dark_shading is None and kind.uses_dark_shading(config):  # as rule dark_shading: from pmn.dark_frames
+        from expodiff.data.pmn import fit_dark_shading
+
+        out.mkdir(parents=True, exist_ok=True)
+        dark_shading = fit_dark_shading(config["pmn"]["dark_frames"], out / "dark_shading.npz")
+    steps = MethodSpec.from_variant(variant).impl.eval_steps(ev)
+    summary = evaluate_variant(args.checkpoint, args.eval_set, variant, steps, ev["oracle_correction"], ev["seed"],
+                               _bundled_camera(args.camera), out / "per_image.csv", out / "summary.csv",
+                               padding=args.padding, dark_shading=dark_shading)
     print(summary.to_string(index=False))
 
 
@@ -208,36 +289,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-demo-data", help="write the embedded synthetic raw dataset (DNG files)")
     p.add_argument("out", help="output directory")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated scenes and noise")
     p.add_argument("--preset", default="demo", help="dataset size preset (demo, tiny)")
     p.set_defaults(func=cmd_make_demo_data)
 
     p = sub.add_parser("pack", help="pack one raw file to a 4×H/2×W/2 float32 .npy in [0,1]")
-    p.add_argument("input")
-    p.add_argument("--output", "-o", required=True)
+    p.add_argument("input", help="raw file (.ARW, .DNG, ...)")
+    p.add_argument("--output", "-o", required=True, help="packed .npy to write (float32, 4×H/2×W/2)")
     p.add_argument("--crop", type=number(int, above=0), default=None, help="centre crop side in packed pixels (SID: 512)")
     p.set_defaults(func=cmd_pack)
 
-    p = sub.add_parser("denoise", help="enhance one short exposure with a checkpoint")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--backbone", required=True)
-    p.add_argument("--method", required=True, choices=["baseline", "ours"])
-    p.add_argument("--concat-origin", action="store_true", help="the network also sees X_T (12 input channels)")
+    p = sub.add_parser("denoise", help="enhance one short exposure with a checkpoint (any method)")
+    p.add_argument("--checkpoint", required=True,
+                   help="model_final.pt of a training (records its network) or a released checkpoint")
+    p.add_argument("--backbone", default=None,
+                   help="network family (unet, naf1, naf2, ...): needed for a released checkpoint; "
+                        "otherwise checked against the checkpoint's")
+    p.add_argument("--method", default=None, choices=_RegisteredMethods(),
+                   help="baseline, ours (ExposureDiffusion) or ddim: needed for a released checkpoint; "
+                        "otherwise checked against the checkpoint's")
+    p.add_argument("--concat-origin", action="store_true",
+                   help="ours: the network also sees X_T (12 input channels); read from a checkpoint that records it")
     p.add_argument("--input", required=True, help="raw file, or .npy packed 4×H×W short exposure in [0,1]")
     p.add_argument("--ratio", type=number(int, above=1), required=True,
                    help="exposure ratio, a whole number > 1 (the exposure ladder is integer, as in the original)")
-    p.add_argument("--steps", type=number(int, at_least=1), default=3, help="network evaluations (ours); 3 in the paper")
+    p.add_argument("--steps", type=number(int, at_least=1), default=3,
+                   help="network evaluations (ours; 3 in the paper) or sampler steps (ddim); the baseline runs once")
     p.add_argument("--output", required=True, help=".npy (packed float32) or .png (sRGB)")
     p.add_argument("--iso", type=number(above=0), default=None, help="ISO of the input (default: from EXIF)")
     p.add_argument("--K", type=number(above=0), default=None, help="system gain in DN/e- (overrides --iso)")
     p.add_argument("--gt", default=None, help="ground truth: enables the paper's oracle illumination correction")
     p.add_argument("--camera", default="SonyA7S2", help="camera parameters for K from ISO (name or .json)")
-    p.add_argument("--padding", default="original", choices=["original", "minimal"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--padding", default="original", choices=["original", "minimal"],
+                   help="reflect padding to a multiple of 16: original (as the original code: 16 more "
+                        "when already divisible, as the evaluation does) or minimal")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random draws (re-exposure noise of ours, initial noise of ddim)")
     p.set_defaults(func=cmd_denoise)
 
     p = sub.add_parser("noise", help="apply a noise model to a clean packed image, as training sees it")
-    p.add_argument("--model", required=True, choices=["P+g", "P+G+r+u"])
+    p.add_argument("--model", required=True, choices=["P+g", "P+G+r+u"],
+                   help="noise model: P+g (paper P+G, data pg) or P+G+r+u (the ELD model, data eld)")
     p.add_argument("--input", required=True, help="clean packed 4×H×W .npy in [0,1] (or a raw file)")
     p.add_argument("--ratio", type=number(above=1), required=True, help="exposure ratio r (> 1; may be fractional)")
     p.add_argument("--output", required=True, help="amplified noisy .npy: clip(x·r/15583, 0, 1)")
@@ -276,28 +368,64 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="jobs of a config and estimated GPU-hours per variant")
     p.add_argument("config", nargs="+", help="config.yaml, then overlays")
     p.add_argument("--run-dir", default=None, help="a finished run (benchmarks/out, results/) to measure iterations/s from")
-    p.add_argument("--its", type=float, default=None, help="training iterations per second to assume")
+    p.add_argument("--its", type=number(above=0), default=None,
+                   help="training iterations per second to assume for every variant (default: measured in --run-dir)")
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("train", help="train one variant of a config")
+    from expodiff.data.sources import DATA_KINDS  # the table only: no numpy/torch
+
+    def kinds(test) -> str:
+        return ", ".join(k.name for k in DATA_KINDS.values() if test(k))
+
+    stores: dict[str, list[str]] = {}  # store folder -> the data kinds training on it
+    for kind in DATA_KINDS.values():
+        stores.setdefault(kind.store.path, []).append(kind.name)
+    p = sub.add_parser("train", help="train one variant of a config, with the inputs rule train gives it")
     p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")
-    p.add_argument("--variant", required=True)
-    p.add_argument("--patches", required=True, help="patch store directory")
-    p.add_argument("--camera", default="SonyA7S2")
-    p.add_argument("--out", required=True)
+    p.add_argument("--variant", required=True, help="variant of the config (its backbone, data and method)")
+    p.add_argument("--data", "--patches", dest="data", default=None, metavar="DIR",
+                   help="the variant's training data store; default: where the workflow builds it for the "
+                        "variant's data (expodiff.data.sources.DATA_KINDS): "
+                        + "; ".join(f"{path} ({', '.join(names)})" for path, names in stores.items()))
+    p.add_argument("--noise-params", default=None, metavar="JSON",
+                   help=f"camera noise-model file of the synthetic-noise data ({kinds(lambda k: k.noise_model)}); "
+                        "the workflow passes results/calibration/{camera}.json (calibrated from calibration.frames, "
+                        "or exported from calibration.camera_params); default: the bundled parameters of --camera")
+    p.add_argument("--camera", default=None,
+                   help="camera parameters (bundled name or .json) for K from each short's ISO of the real-pair data "
+                        f"({kinds(lambda k: not k.noise_model)}), and the default --noise-params; default: `camera` "
+                        "of the config (the workflow passes results/cameras/{camera}.json, exported from the bundled "
+                        "file)")
+    p.add_argument("--dark-shading", default=None, metavar="NPZ",
+                   help=f"PMN's dark-shading maps: required for the {kinds(lambda k: k.dark_shading)} variants when "
+                        "pmn.dark_frames is set (the workflow passes results/pmn/dark_shading.npz of rule "
+                        "dark_shading)")
+    p.add_argument("--out", required=True,
+                   help="output folder: model_final.pt, model_latest.pt, model_NNN.pt, train_log.csv "
+                        "(the workflow: results/train/{variant})")
     p.add_argument("--save-every", type=number(int, at_least=1), default=None,
                    help="iterations between resumable checkpoints (default: training.save_every of the config)")
     p.add_argument("--max-iterations", type=number(int, at_least=1), default=None,
                    help="stop early (the run stays resumable)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="per-step evaluation of one checkpoint on a packed evaluation set")
-    p.add_argument("--config", nargs="+", default=["config.yaml"])
-    p.add_argument("--variant", required=True)
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("evaluate", help="per-step evaluation of one checkpoint on a packed evaluation set "
+                                         "(as rule evaluate)")
+    p.add_argument("--config", nargs="+", default=["config.yaml"], help="config.yaml, then overlays")
+    p.add_argument("--variant", required=True,
+                   help="variant of the config: its method gives the step counts (evaluation.steps, "
+                        "evaluation.ddim_steps or 1), the checkpoint must be its network")
+    p.add_argument("--checkpoint", required=True, help="the variant's model_final.pt (or a released checkpoint)")
     p.add_argument("--eval-set", required=True, help="directory with index.csv (pack_eval_set)")
-    p.add_argument("--camera", default="SonyA7S2")
-    p.add_argument("--out", required=True)
+    p.add_argument("--camera", default="SonyA7S2",
+                   help="camera parameters for K from each input's ISO (name or .json; the workflow uses the "
+                        "dataset's camera)")
+    p.add_argument("--out", required=True, help="folder for per_image.csv and summary.csv")
+    p.add_argument("--padding", default="original", choices=["original", "minimal"],
+                   help="reflect padding to a multiple of 16 (original: as the workflow and the original code)")
+    p.add_argument("--dark-shading", default=None,
+                   help="PMN variants: dark-shading maps (.npz, rule dark_shading); default: fitted from "
+                        "pmn.dark_frames of the config into OUT/dark_shading.npz, none if that is null")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

@@ -71,13 +71,61 @@ def _is_bundled_camera(name: str) -> bool:
     return (resources.files("expodiff") / "resources" / "camera_params" / f"{name}.json").is_file()
 
 
+def backbone_errors(config: dict) -> list[str]:
+    """Backbone names (``variants.NAME.backbone``, ``cost_table.backbones``) that no module of
+    ``expodiff.nets`` registers."""
+    from expodiff.nets import BACKBONES  # imports torch: only when a config is checked
+
+    named = [(f"variants.{n}.backbone", v["backbone"]) for n, v in config["variants"].items()]
+    named += [(f"cost_table.backbones[{i}]", b) for i, b in enumerate(config["cost_table"]["backbones"])]
+    return [
+        f"{key}: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}"
+        for key, name in named
+        if name not in BACKBONES
+    ]
+
+
+def method_errors(config: dict) -> list[str]:
+    """Variants whose method no module of ``expodiff.methods`` registers, or whose network the
+    method refuses (``Method.check``: concat_origin, backbone family)."""
+    from expodiff.methods import METHODS, MethodSpec  # imports torch: only when a config is checked
+
+    errors = []
+    for name, variant in config["variants"].items():
+        if variant["method"] not in METHODS:
+            errors.append(f"variants.{name}.method: unknown method {variant['method']!r}; known: {', '.join(METHODS)}")
+            continue
+        try:
+            MethodSpec.from_variant(variant)
+        except ConfigError as err:
+            errors.append(f"variants.{name}: {err}")
+    return errors
+
+
+def data_errors(config: dict) -> list[str]:
+    """Training data (``variants.NAME.data``, the ``data`` of paper-table rows) that the table
+    of data kinds (``expodiff.data.sources.DATA_KINDS``) does not list."""
+    from expodiff.data.sources import DATA_KINDS
+
+    named = [(f"variants.{n}.data", v["data"]) for n, v in config["variants"].items()]
+    named += [(f"tables.{t}.rows[{i}].data", row["data"])
+              for t, table in config["tables"].items() for i, row in enumerate(table["rows"])]  # fmt: skip
+    return [
+        f"{key}: unknown training data {name!r}; known: {', '.join(DATA_KINDS)}"
+        for key, name in named
+        if name not in DATA_KINDS
+    ]
+
+
 def config_errors(config: dict) -> list[str]:
     """Messages, each naming its key, for references between config sections and values that
     must agree (a schema-valid config; empty if it is consistent)."""
+    from expodiff.methods import METHODS  # what each method runs and which table cells it fills
+
     variants = config["variants"]
     datasets = config["evaluation"]["datasets"]
     steps = config["evaluation"]["steps"]
-    errors = []
+    errors = backbone_errors(config) + method_errors(config) + data_errors(config)
     for name, table in config["tables"].items():
         key = f"tables.{name}"
         dataset = datasets.get(table["dataset"])
@@ -98,7 +146,11 @@ def config_errors(config: dict) -> list[str]:
                 if ref not in variants:
                     errors.append(f"{ref_key}: unknown variant {ref!r} (not in variants)")
                     continue
-                for field, wanted in (("method", method), ("backbone", row["backbone"]), ("data", row["data"])):
+                ref_method = METHODS.get(variants[ref]["method"])
+                if ref_method is not None and ref_method.table_role != method:
+                    errors.append(f"{ref_key}: variant {ref!r} has method {variants[ref]['method']!r}, "
+                                  f"which does not fill the {method!r} cells of a table row")
+                for field, wanted in (("backbone", row["backbone"]), ("data", row["data"])):
                     if variants[ref][field] != wanted:
                         errors.append(
                             f"{ref_key}: variant {ref!r} has {field} "
@@ -113,10 +165,11 @@ def config_errors(config: dict) -> list[str]:
             errors.append(f"{key}.dataset: {vtable['dataset']!r} is not in evaluation.datasets")
         elif not set(vtable["ratios"]) <= set(dataset["ratios"]):
             errors.append(f"{key}.ratios: not all in evaluation.datasets.{vtable['dataset']}.ratios")
-        methods = {v["method"] for v in variants.values()}
-        for method, listed in (("ours", steps), ("ddim", config["evaluation"]["ddim_steps"])):
-            if method in methods and vtable["steps"] not in listed:
-                errors.append(f"{key}.steps: {vtable['steps']} is not run by the {method} variants")
+        methods = [METHODS[m] for m in dict.fromkeys(v["method"] for v in variants.values()) if m in METHODS]
+        for method in methods:
+            if method.steps_key and vtable["steps"] not in method.eval_steps(config["evaluation"]):
+                errors.append(f"{key}.steps: {vtable['steps']} is not run by the {method.name} variants "
+                              f"(evaluation.{method.steps_key})")
     for name in config["released_checkpoints"]["files"]:
         if name not in variants:
             errors.append(f"released_checkpoints.files.{name}: unknown variant (not in variants)")

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
+from expodiff import seeds
 from expodiff.checkpoint import load_network
 from expodiff.data.eval_sets import read_eval_index
 from expodiff.data.pmn import DarkShading
 from expodiff.inference import enhance
 from expodiff.io.atomic import atomic_path
 from expodiff.metrics import psnr_ssim
-from expodiff.model import MethodSpec
+from expodiff.methods import MethodSpec
 from expodiff.physics.noise import k_from_iso
 
 PER_IMAGE_COLUMNS = ["variant", "dataset", "camera", "scene", "ratio", "n_steps", "step", "psnr", "ssim"]
@@ -45,13 +45,17 @@ def evaluate_variant(
 ) -> pd.DataFrame:
     """Run ``variant`` at every step count of ``steps`` on every image; write both CSVs.
 
+    ``steps``: the configured step counts of the variant's method (``Method.eval_steps``); a
+    one-step method (the baseline) runs once whatever they are. The checkpoint must be the
+    variant's network (a recorded spec that differs is refused).
     ``dark_shading``: PMN's maps (``.npz``), subtracted from every input first (PMN variants)."""
     spec = MethodSpec.from_variant(variant)
-    net = load_network(checkpoint, spec)
+    method = spec.impl
+    net = load_network(checkpoint, spec, f"variants.{variant['name']}")
     camera = json.loads(Path(camera_json).read_text())
     index = read_eval_index(eval_dir)
     dsc = DarkShading(dark_shading) if dark_shading else None
-    steps = [1] if spec.method == "baseline" else [int(n) for n in steps]
+    steps = method.run_steps(steps)
     rows = []
     for i, rec in enumerate(tqdm(list(index.itertuples()), desc=f"evaluate {variant['name']}", unit="image")):
         x_short = np.load(rec.input_npy)
@@ -60,13 +64,12 @@ def evaluate_variant(
         gt = np.load(rec.gt_npy)
         K = k_from_iso(float(rec.iso), camera)
         for n in steps:
-            generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + i * 101 + n)
+            generator = seeds.generator(seeds.evaluation_seed(seed, i, n))
             preds = enhance(net, spec, x_short, int(rec.ratio), K, n, gt=gt if oracle else None,
                             generator=generator, padding=padding)
             # ours: the prediction after each network evaluation; baseline and DDIM make one
             # prediction, the result of the n-step run (step = n_steps)
-            labels = range(1, len(preds) + 1) if spec.method == "ours" else [n]
-            for step, pred in zip(labels, preds):
+            for step, pred in zip(method.step_labels(n, preds), preds):
                 psnr, ssim = psnr_ssim(gt, pred)
                 rows.append([variant["name"], rec.dataset, rec.camera, str(rec.scene), int(rec.ratio), n, step,
                              psnr, ssim])

@@ -10,11 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from expodiff.physics.correction import oracle_illumination_correct
-from expodiff.schedulers.ddim import DDIMScheduler
 from expodiff.errors import ConfigError, ExpodiffError
-from expodiff.model import MethodSpec, baseline_forward, ours_forward
-from expodiff.schedulers.exposure import ExposureScheduler
+from expodiff.methods import MethodSpec
+from expodiff.physics.correction import oracle_illumination_correct
 
 PADDINGS = ("original", "minimal")
 
@@ -67,20 +65,6 @@ def amplify(x_short: torch.Tensor, ratio: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ddim_sample(net: nn.Module, x_t: torch.Tensor, n_steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The conditional DDIM baseline: from pure noise to a clean image in ``n_steps`` (η = 0),
-    conditioned on the amplified input X_T; images live in [−1, 1] inside the diffusion."""
-    scheduler = DDIMScheduler()
-    scheduler.set_timesteps(n_steps)
-    cond = 2 * x_t - 1
-    sample = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)
-    for i, t in enumerate(scheduler.timesteps):
-        eps = net(torch.cat([sample, cond], dim=1), t.expand(x_t.shape[0]))
-        sample = scheduler.step(eps, i, sample).prev_sample
-    return ((sample + 1) / 2).clamp(0, 1)
-
-
-@torch.no_grad()
 def enhance(
     net: nn.Module,
     spec: MethodSpec,
@@ -97,8 +81,8 @@ def enhance(
     ``x_short``: the packed short exposure in [0,1], not amplified. With ``gt`` the paper's
     oracle illumination correction is applied as in the original: to every intermediate
     prediction on the padded image, and once more to each cropped output. Without it, none.
-    The baseline always makes one prediction; the DDIM baseline one prediction after
-    ``n_steps`` sampler steps.
+    The method (``spec.impl``) says what the predictions are: ExposureDiffusion one per step,
+    the baseline always one, the DDIM baseline one after ``n_steps`` sampler steps.
     """
     # the exposure ladder and the original's evaluation use whole ratios (SID: 100, 250, 300)
     if not (math.isfinite(ratio) and ratio > 1 and float(ratio).is_integer()):
@@ -121,18 +105,5 @@ def enhance(
                                 "the checkpoint's weights or the input are broken")
         return out[0].numpy().astype(np.float32)
 
-    if spec.method == "baseline":
-        return [finish(baseline_forward(net, spec, x_t_pad))]
-    if spec.method == "ddim":
-        return [finish(ddim_sample(net, x_t_pad, n_steps, generator))]
-
-    scheduler = ExposureScheduler()
-    scheduler.set_timesteps(n_steps, ratio)
-    x_l, outputs = x_t_pad, []
-    for i in range(scheduler.num_steps):
-        pred = ours_forward(net, spec, x_l, x_t_pad, scheduler.level(i), ratio, K).final
-        pred = oracle_illumination_correct(pred, gt_pad)
-        outputs.append(finish(pred))
-        if i + 1 < scheduler.num_steps:  # the last prediction is the result; no re-exposure after it
-            x_l = scheduler.step(pred, i, x_t_pad, K, generator).prev_sample
-    return outputs
+    preds = spec.impl.predict(net, spec, x_t_pad, n_steps, K, ratio, gt=gt_pad, generator=generator)
+    return [finish(pred) for pred in preds]

@@ -18,24 +18,19 @@ import csv
 import hashlib
 import json
 import math
-import random
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
+from expodiff import seeds
 from expodiff.checkpoint import load_checkpoint, save_checkpoint
-from expodiff.physics.correction import oracle_illumination_correct
-from expodiff.schedulers.ddim import DDIMScheduler
-from expodiff.data.sources import TrainBatch, make_source
+from expodiff.data.sources import make_source
 from expodiff.errors import ConfigError
 from expodiff.io.atomic import atomic_path
-from expodiff.model import MethodSpec, baseline_forward, ours_forward
-from expodiff.schedulers.exposure import ExposureScheduler, reexpose
+from expodiff.methods import MethodSpec
 
 LOG_FIELDS = ("iteration", "epoch", "lr", "loss", "seconds")
 PARTIAL_LOG = "train_log.partial.csv"  # the resumable log, beside model_latest.pt
@@ -59,36 +54,6 @@ def fingerprint(variant: dict, training: dict) -> str:
     training = {k: v for k, v in training.items() if k not in NOT_IN_FINGERPRINT}
     blob = json.dumps({"variant": variant, "training": training}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def ours_loss(net, spec, batch: TrainBatch, step_weights, n_steps, oracle, rng, generator):
-    """Σ_t w_t·term_t over one sampled exposure ladder (protocol §5, training)."""
-    total = 0.0
-    clean, x_t = batch.clean, batch.x_t
-    for b in range(clean.shape[0]):  # ladders differ per sample: one sample at a time
-        y, x_tb = clean[b : b + 1], x_t[b : b + 1]
-        ratio, K = int(batch.ratio[b]), float(batch.K[b])
-        levels = ExposureScheduler.sample_training_levels(ratio, n_steps, rng)
-        x_l = x_tb
-        for idx in range(len(levels) - 1):
-            out = ours_forward(net, spec, x_l, x_tb, levels[idx], ratio, K)
-            pred = oracle_illumination_correct(out.final, y if oracle else None)
-            aux = ((out.x0 - y).abs() * out.mask + (out.by_residual - y).abs() * (1 - out.mask)).mean()
-            term = F.l1_loss(pred, y) + aux
-            # the original's learnable step weights: clip(w_t, 0, 1), the last step gets 1 − Σw
-            w = step_weights[idx].clamp(0, 1) if idx < len(step_weights) else 1 - step_weights.sum()
-            total = total + w * term
-            x_l = reexpose(pred, x_tb, levels[idx + 1], ratio, K, generator, straight_through=True)
-    return total / clean.shape[0]
-
-
-def ddim_loss(net, batch: TrainBatch, scheduler: DDIMScheduler, generator) -> torch.Tensor:
-    """ε-prediction loss of the conditional diffusion baseline at a random time step."""
-    x0 = 2 * batch.clean - 1
-    noise = torch.randn(x0.shape, generator=generator)
-    t = torch.randint(0, scheduler.num_train_timesteps, (x0.shape[0],), generator=generator)
-    net_in = torch.cat([scheduler.add_noise(x0, noise, t), 2 * batch.x_t - 1], dim=1)
-    return F.mse_loss(net(net_in, t), noise)
 
 
 def train_variant(
@@ -132,16 +97,21 @@ def train_variant(
     except ConfigError as err:
         raise ConfigError(f"variants.{variant.get('name')}.data: {err}") from err
     seed, batch = int(training["seed"]), int(training["batch_size"])
-    n_steps = int(training["diffusion_steps"])
     iters_per_epoch = math.ceil(len(store) / batch)
     total_iters = int(training["epochs"]) * iters_per_epoch
     run_id = fingerprint(variant, training)
+    # the resolved settings of what is learnt, recorded in every checkpoint (not save_every); as
+    # fresh objects through JSON, so that none is shared with the optimizer's (a resumed run's
+    # come from the file) and pickle writes the same bytes either way
+    settings = json.loads(json.dumps(
+        {k: v for k, v in training.items() if k not in NOT_IN_FINGERPRINT} | {"patch_size": patch_size}, default=str))
 
+    method = spec.impl
     torch.manual_seed(seed)  # network initialisation
     net = spec.build()
-    # learnable step weights (n−1 of them, init 1/n), trained by the same Adam, not part of netG
-    step_weights = torch.nn.Parameter(torch.full((n_steps - 1,), 1.0 / n_steps))
-    params = list(net.parameters()) + ([step_weights] if spec.method == "ours" else [])
+    # the method's own trainable tensors (ours: the step weights), same Adam, not part of netG
+    extra = method.extra_parameters(spec, training)
+    params = list(net.parameters()) + list(extra.values())
     optimizer = torch.optim.Adam(params, lr=float(training["lr"]), betas=(0.9, 0.999), weight_decay=0)
 
     start = 0
@@ -154,7 +124,8 @@ def train_variant(
         if state.get("run_id") == run_id and unfinished:
             net.load_state_dict(state["netG"])
             optimizer.load_state_dict(state["opt_g"])
-            step_weights.data.copy_(state["step_weights"])
+            for key, tensor in extra.items():
+                tensor.data.copy_(state[key])
             start = int(state["iterations"])
     if start > 0 and not partial_log.exists() and log_csv.exists():
         partial_log.write_bytes(log_csv.read_bytes())  # a run begun before the partial log existed
@@ -162,11 +133,9 @@ def train_variant(
 
     def save(path, it):
         save_checkpoint(path, net, optimizer, epoch=it // iters_per_epoch, iterations=it,
-                        step_weights=step_weights.detach().clone(), run_id=run_id,
-                        variant=dict(variant), spec={"backbone": spec.backbone, "method": spec.method,
-                                                     "concat_origin": spec.concat_origin})
+                        **{key: tensor.detach().clone() for key, tensor in extra.items()}, run_id=run_id,
+                        variant=dict(variant), spec=spec.as_dict(), training=settings)
 
-    ddim = DDIMScheduler()
     net.train()
     t0 = time.time()
     end = total_iters if max_iterations is None else min(total_iters, max_iterations)
@@ -177,17 +146,12 @@ def train_variant(
             lr = lr_at(epoch, float(training["lr"]), training["lr_schedule"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            order = np.random.default_rng([seed, epoch]).permutation(len(store))
-            rng = np.random.default_rng([seed, epoch, pos])
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + it)
+            order = seeds.epoch_order(seed, epoch, len(store))
+            rng = seeds.batch_rng(seed, epoch, pos)
+            generator = seeds.generator(seeds.training_seed(seed, it))
             data = store.batch(order[pos * batch : (pos + 1) * batch], rng, generator)
-            if spec.method == "baseline":
-                loss = F.l1_loss(baseline_forward(net, spec, data.x_t), data.clean)
-            elif spec.method == "ddim":
-                loss = ddim_loss(net, data, ddim, generator)
-            else:
-                loss = ours_loss(net, spec, data, step_weights, n_steps,
-                                 bool(training["oracle_correction"]), random.Random(f"{seed}-{it}"), generator)
+            loss = method.loss(net, spec, data, extra=extra, training=training, generator=generator,
+                               rng=seeds.training_rng(seed, it))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

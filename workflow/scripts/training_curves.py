@@ -8,4 +8,8 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from expodiff.report.figures import plot_training_curves
 
-plot_training_curves(dict(zip(snakemake.params.variants, snakemake.input.logs)), snakemake.output.png)
+plot_training_curves(
+    dict(zip(snakemake.params.variants, snakemake.input.logs)),
+    snakemake.output.png,
+    methods=snakemake.params.methods,
+)

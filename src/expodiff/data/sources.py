@@ -1,29 +1,89 @@
-"""Training data sources: what one training batch is made of, for each kind of training data.
+"""Training data: the table of data kinds, and the sources that make one training batch.
 
-- synthetic noise (``P+g``, ``P+G+r+u``): clean long-exposure patches from the patch store,
-  noised per patch with parameters drawn from the camera's noise model;
+``DATA_KINDS`` is the one place that says, for each value of a variant's ``data``, which store
+it trains on (the patch store or the pair store, and the workflow rule that builds it), whether
+it crops ``patches.size`` squares at train time, whether it uses PMN's dark-shading maps, which
+camera file it reads and which source class makes its batches. The workflow
+(rules/common.smk), ``make_source``, ``expodiff train`` and the planner (``expodiff.plan``)
+read it; a new kind of training data is a new entry (plus its source class).
+
+- synthetic noise (``pg`` = P+g, ``eld`` = P+G+r+u, the models of ``physics.noise``): clean
+  long-exposure patches from the patch store, noised per patch with parameters drawn from the
+  camera's noise model;
 - ``paired``: real SID (short, long) pairs from the pair store, randomly cropped;
 - ``pmn``: the same pairs, dark-shading corrected and shot-noise augmented as PMN does.
 
-Every source returns a ``TrainBatch``; a method's loss reads only that.
+Every source returns a ``TrainBatch``; a method's loss reads only that. Importing this module
+loads nothing beyond the standard library, because Snakemake reads the table while it parses
+the rules, where numpy and torch need not be installed; the sources import them when they run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from expodiff.data.pairs import PairStore
-from expodiff.data.patches import PatchStore
-from expodiff.data.pmn import DarkShading, sample_sna_strength, shot_noise_augment
 from expodiff.errors import ConfigError
-from expodiff.physics.noise import NOISE_MODELS, add_noise, k_from_iso, sample_noise_params
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+# --- the table: data kind -> store, the rule that builds it, its parameters ----------------
 
 
-def augment(*patches: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class Store:
+    """A training input that one rule of rules/data.smk builds once per run."""
+
+    name: str  # "patches", "pairs", "dark_shading"
+    path: str  # where it lives, relative to the run folder
+    rule: str  # the rule that builds it
+    output: str  # what that rule declares (the patch store: its meta.json; else ``path``)
+
+
+PATCH_STORE = Store("patches", "results/patches/sid_train", rule="patch_store",
+                    output="results/patches/sid_train/meta.json")  # fmt: skip
+PAIR_STORE = Store("pairs", "results/pairs/sid_train", rule="pair_store", output="results/pairs/sid_train")
+DARK_SHADING = Store("dark_shading", "results/pmn/dark_shading.npz", rule="dark_shading",
+                     output="results/pmn/dark_shading.npz")  # fmt: skip
+STORES = {store.name: store for store in (PATCH_STORE, PAIR_STORE)}  # the data stores, {name: Store}
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """What a variant with ``data: <name>`` trains on."""
+
+    name: str  # the config value (variants.NAME.data, table rows' data)
+    store: Store  # PATCH_STORE or PAIR_STORE
+    source: type  # makes its batches: source(directory, kind, camera, training, patch_size, dark_shading)
+    # synthetic noise: the noise model (a key of physics.noise.NOISE_MODELS), whose parameters
+    # the training reads from the camera noise-model file (results/calibration/{camera}.json);
+    # None: real pairs, K from the short's ISO and the release parameters (results/cameras/)
+    noise_model: str | None = None
+    patch_size: bool = False  # crops patches.size squares at train time (the patch store is cut already)
+    dark_shading: bool = False  # PMN's dark-shading maps, when pmn.dark_frames is set (training and evaluation)
+
+    def uses_dark_shading(self, config: dict) -> bool:
+        """Whether a training of this kind under ``config`` reads DARK_SHADING (PMN with
+        pmn.dark_frames; without dark frames the correction is skipped)."""
+        return self.dark_shading and bool(config["pmn"]["dark_frames"])
+
+
+def data_kind(name: str) -> DataKind:
+    """The entry of ``DATA_KINDS`` for a variant's ``data``; ConfigError naming the known ones."""
+    if name not in DATA_KINDS:
+        raise ConfigError(f"unknown training data {name!r}; known: {', '.join(DATA_KINDS)}")
+    return DATA_KINDS[name]
+
+
+# --- the sources ---------------------------------------------------------------------------
+
+
+def augment(*patches, rng) -> list:
     """The same random horizontal/vertical flips and transpose for (4,p,p) patches (input and target)."""
+    import numpy as np
+
     flips = rng.random(3) < 0.5
     out = []
     for patch in patches:
@@ -48,14 +108,21 @@ class TrainBatch:
 class SyntheticNoiseSource:
     """Clean long-exposure patches + a noise model with per-patch parameters (P+G or ELD)."""
 
-    def __init__(self, directory, noise: str, camera: dict, training: dict):
-        self.store, self.noise, self.camera = PatchStore(directory), noise, camera
+    def __init__(self, directory, kind: DataKind, camera: dict, training: dict, patch_size=None, dark_shading=None):
+        from expodiff.data.patches import PatchStore
+
+        self.store, self.noise, self.camera = PatchStore(directory), kind.noise_model, camera
         self.K_range, self.ratio_range = tuple(training["K_range"]), tuple(training["ratio_range"])
 
     def __len__(self) -> int:
         return len(self.store)
 
     def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+        import numpy as np
+        import torch
+
+        from expodiff.physics.noise import add_noise, sample_noise_params
+
         clean = torch.from_numpy(np.stack([augment(self.store[i], rng=rng)[0] for i in indices]))
         params = sample_noise_params(self.noise, self.camera, len(indices), K_range=self.K_range,
                                      ratio_range=self.ratio_range, generator=generator)
@@ -66,13 +133,20 @@ class SyntheticNoiseSource:
 class PairedSource:
     """Real (short, long) pairs: random crops, X_T = clip(short·r, 0, 1), K from the short's EXIF ISO."""
 
-    def __init__(self, directory, camera: dict, patch_size: int):
+    def __init__(self, directory, kind: DataKind, camera: dict, training: dict, patch_size: int, dark_shading=None):
+        from expodiff.data.pairs import PairStore
+
         self.store, self.camera, self.size = PairStore(directory), camera, int(patch_size)
 
     def __len__(self) -> int:
         return len(self.store)
 
     def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+        import numpy as np
+        import torch
+
+        from expodiff.physics.noise import k_from_iso
+
         shorts, longs, ratios, Ks = [], [], [], []
         for i in indices:
             short, long = augment(*self.store.crop(i, self.size, rng), rng=rng)
@@ -94,11 +168,19 @@ class PMNSource(PairedSource):
 
     SIGMAS = (0.25, 0.5)  # SNA strength, drawn once per batch
 
-    def __init__(self, directory, camera: dict, patch_size: int, dark_shading=None):
-        super().__init__(directory, camera, patch_size)
+    def __init__(self, directory, kind: DataKind, camera: dict, training: dict, patch_size: int, dark_shading=None):
+        from expodiff.data.pmn import DarkShading
+
+        super().__init__(directory, kind, camera, training, patch_size)
         self.dark_shading = DarkShading(dark_shading) if dark_shading else None
 
     def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+        import numpy as np
+        import torch
+
+        from expodiff.data.pmn import sample_sna_strength, shot_noise_augment
+        from expodiff.physics.noise import k_from_iso
+
         sigma = self.SIGMAS[int(rng.integers(len(self.SIGMAS)))]
         inputs, targets, ratios, Ks = [], [], [], []
         for i in indices:
@@ -120,15 +202,27 @@ class PMNSource(PairedSource):
         return TrainBatch(torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(inputs)), as_t(ratios), as_t(Ks))
 
 
+# pg and eld are the noise models of physics.noise.NOISE_MODELS (tests/test_cli_train.py holds
+# the two equal; that module imports torch, which the table must not)
+DATA_KINDS: dict[str, DataKind] = {
+    kind.name: kind
+    for kind in (
+        DataKind("pg", PATCH_STORE, SyntheticNoiseSource, noise_model="pg"),  # P+g: the paper's P+G
+        DataKind("eld", PATCH_STORE, SyntheticNoiseSource, noise_model="eld"),  # P+G+r+u: the ELD model
+        DataKind("paired", PAIR_STORE, PairedSource, patch_size=True),  # real SID (short, long) pairs
+        DataKind("pmn", PAIR_STORE, PMNSource, patch_size=True, dark_shading=True),  # pairs made learnable by PMN
+    )
+}
+
+
 def make_source(data: str, directory, camera: dict, training: dict, patch_size: int | None, dark_shading=None):
-    """The training data of a variant: a synthetic noise model on clean patches, or real pairs
-    (as they are, or made more learnable as PMN does)."""
-    if data in NOISE_MODELS:
-        return SyntheticNoiseSource(directory, data, camera, training)
-    if data in ("paired", "pmn") and not patch_size:
+    """The training data of a variant (``data``: a key of ``DATA_KINDS``) from its store
+    ``directory``: a synthetic noise model on clean patches, or real pairs (as they are, or made
+    more learnable as PMN does)."""
+    kind = data_kind(data)
+    if kind.patch_size and not patch_size:
         raise ConfigError(f"{data} training needs patch_size (config patches.size)")
-    if data == "paired":
-        return PairedSource(directory, camera, patch_size)
-    if data == "pmn":
-        return PMNSource(directory, camera, patch_size, dark_shading)
-    raise ConfigError(f"unknown training data {data!r}; known: {', '.join([*NOISE_MODELS, 'paired', 'pmn'])}")
+    if dark_shading and not kind.dark_shading:
+        users = [k.name for k in DATA_KINDS.values() if k.dark_shading]
+        raise ConfigError(f"{data} training uses no dark-shading maps (only {', '.join(users)} does)")
+    return kind.source(directory, kind, camera, training, patch_size, dark_shading)

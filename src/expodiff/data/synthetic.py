@@ -23,7 +23,6 @@ import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +34,13 @@ import expodiff
 from expodiff.io.atomic import atomic_dir
 from expodiff.errors import ConfigError
 from expodiff.io.raw import SONY_A7S2_COLOR_MATRIX, write_dng
+from expodiff.physics.camera import k_from_iso, load_camera_params, profile_log_sigma
+from expodiff.physics.noise import NoiseParams, quantise, shot_noise
 
 CAMERA = "SonyA7S2"
 BLACK_LEVEL = 512
 WHITE_LEVEL = 16383
 RANGE_DN = WHITE_LEVEL - BLACK_LEVEL
-ISO_REF_MIN, ISO_REF_MAX = 100, 6400  # K(ISO) is linear between Kmin at 100 and Kmax at 6400 (PROTOCOL §3)
 LONG_READ_SIGMA_DN = 1.0  # read noise of the "nearly clean" long exposures / references
 PEAK_RANGE = (0.3, 0.9)  # brightest clean pixel of a long exposure, as a fraction of white − black
 
@@ -112,26 +112,17 @@ PRESETS = {
 
 
 # --- noise model -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NoiseParams:
-    """P+G+r+u parameters at one ISO, in DN (K in DN per electron)."""
-
-    iso: float
-    K: float
-    sigma_r: float  # row noise
-    lam: float  # Tukey-lambda shape
-    sigma_TL: float  # Tukey-lambda scale
-    sigma_g: float  # Gaussian read noise of the P+G model (recorded; not used to generate)
-    color_bias: tuple[float, float, float, float]  # R, G1, B, G2 offsets above black
+# The parameters, K(ISO), the profile lines and the quantisation and shot-noise formulas are the
+# physics modules' (expodiff.physics.camera, expodiff.physics.noise). The random draws stay numpy
+# (rng.uniform, rng.poisson, rng.normal, scipy's tukeylambda.rvs, in this order) so that the demo
+# dataset stays byte-identical for a seed: torch's generators give other streams, and scipy's
+# Box-Cox form of the Tukey-lambda quantile differs in the last bits from physics.noise.tukey_lambda.
 
 
 @lru_cache(maxsize=1)
 def camera_file() -> dict:
     """The bundled ELD-format SonyA7S2 parameters the generator takes its truth from."""
-    path = resources.files("expodiff") / "resources" / "camera_params" / f"{CAMERA}.json"
-    return json.loads(path.read_text())
+    return load_camera_params(CAMERA)
 
 
 def _fixed_shape_index(cam: dict) -> int:
@@ -141,39 +132,44 @@ def _fixed_shape_index(cam: dict) -> int:
 
 
 def true_noise_params(iso: float) -> NoiseParams:
-    """The generator's noise parameters at ``iso``: each scale on its Profile-1 line, no scatter."""
+    """The generator's noise parameters at ``iso`` (one sample, floats, in DN): K from the ISO, each
+    scale on its Profile-1 line without scatter, the median λ. ``ratio`` is 1: the generator scales
+    each short exposure's signal itself. σ_g (the P+g model's) is recorded, not used to generate."""
     cam = camera_file()
-    k = (iso - ISO_REF_MIN) / (ISO_REF_MAX - ISO_REF_MIN) * (cam["Kmax"] - cam["Kmin"]) + cam["Kmin"]
-    prof = cam["Profile-1"]
+    k = k_from_iso(iso, cam)
 
     def line(name: str) -> float:
-        return float(np.exp(prof[name]["slope"] * np.log(k) + prof[name]["bias"]))
+        return float(np.exp(profile_log_sigma(cam["Profile-1"][name], np.log(k))))
 
-    i = _fixed_shape_index(cam)
     return NoiseParams(
-        iso=float(iso),
         K=float(k),
-        sigma_r=line("R_scale"),
-        lam=float(cam["G_shape"][i]),
-        sigma_TL=line("G_scale"),
+        ratio=1.0,
         sigma_g=line("g_scale"),
-        color_bias=tuple(float(b) for b in cam["color_bias"][i]),
+        sigma_r=line("R_scale"),
+        sigma_tl=line("G_scale"),
+        lam=float(cam["G_shape"][_fixed_shape_index(cam)]),
     )
+
+
+def true_color_bias() -> tuple[float, float, float, float]:
+    """R, G1, B, G2 offsets above black (every ISO): the camera file's entry of the median λ."""
+    cam = camera_file()
+    return tuple(float(b) for b in cam["color_bias"][_fixed_shape_index(cam)])
 
 
 def read_noise(shape: tuple[int, int], p: NoiseParams, rng: np.random.Generator) -> np.ndarray:
     """Row + Tukey-lambda + colour-bias noise of an RGGB mosaic, in DN (what a dark frame holds)."""
     row = rng.normal(0.0, p.sigma_r, size=(shape[0], 1))  # one draw per mosaic row: R/G1 share, B/G2 share
-    tl = tukeylambda.rvs(p.lam, scale=p.sigma_TL, size=shape, random_state=rng)
-    r, g1, b, g2 = p.color_bias
+    tl = tukeylambda.rvs(p.lam, scale=p.sigma_tl, size=shape, random_state=rng)
+    r, g1, b, g2 = true_color_bias()
     bias = np.tile([[r, g1], [g2, b]], (shape[0] // 2, shape[1] // 2))  # RGGB cell
     return row + tl + bias
 
 
 def eld_noise(signal: np.ndarray, p: NoiseParams, rng: np.random.Generator) -> np.ndarray:
     """P+G+r+u on a clean RGGB mosaic in DN above black (PROTOCOL §3 order); returns DN above black."""
-    x = np.clip(signal + rng.uniform(-0.5, 0.5, signal.shape), 0.0, None)  # quantisation, clip ≥ 0
-    x = p.K * rng.poisson(x / p.K)  # shot noise: electrons are Poisson, DN = K · electrons
+    x = quantise(signal, rng.uniform(-0.5, 0.5, signal.shape))
+    x = shot_noise(x, p.K, rng.poisson)
     return x + read_noise(signal.shape, p, rng)
 
 
@@ -310,7 +306,7 @@ def _write_calibration(root: Path, preset: Preset, seed: int) -> None:
                 name = f"flat_iso{iso:05d}_level{level_index:02d}_{frame}.dng"
                 _write(folder / "flat" / name, dn, iso, exposure)
         per_iso.append(
-            {"iso": iso, "K": p.K, "sigma_r": p.sigma_r, "lambda": p.lam, "sigma_TL": p.sigma_TL, "sigma_g": p.sigma_g}
+            {"iso": iso, "K": p.K, "sigma_r": p.sigma_r, "lambda": p.lam, "sigma_TL": p.sigma_tl, "sigma_g": p.sigma_g}
         )
     cam = camera_file()
     truth = {
@@ -326,7 +322,7 @@ def _write_calibration(root: Path, preset: Preset, seed: int) -> None:
             name: {"slope": cam["Profile-1"][name]["slope"], "bias": cam["Profile-1"][name]["bias"], "sigma": 0.0}
             for name in ("G_scale", "g_scale", "R_scale")
         },
-        "color_bias": list(true_noise_params(ISO_REF_MIN).color_bias),
+        "color_bias": list(true_color_bias()),
     }
     (folder / "true_params.json").write_text(json.dumps(truth, indent=1) + "\n")
 

@@ -22,8 +22,8 @@ What the original's ``NAFNet.forward`` does around it, and where that lives here
   training on 512² patches.) So the head stays in ``expodiff.model.ours_forward``, shared with
   the UNet, and needs no flag here.
 - feed-forward mode: ``x + inp`` (global residual), crop, clip. That is
-  ``expodiff.model.baseline_forward`` (NAFNet backbones are listed in
-  ``expodiff.nets.BASELINE_ADDS_INPUT``). The original then returned an undefined ``metadata``
+  ``expodiff.model.baseline_forward`` (NAFNet backbones register with
+  ``baseline_adds_input=True``). The original then returned an undefined ``metadata``
   and crashed; ours runs.
 """
 
@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from expodiff.errors import ConfigError
+from expodiff.nets import register_backbone
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,17 @@ class NAFNet(nn.Module):
             x = decoder(up(x) + skip)  # (B, c/2, 2h, 2w)
         x = self.ending(x)  # (B, out_channels, H', W')
         return x[:, :, :H, :W]  # raw output, cropped back; no residual, no clip (see module docstring)
+
+
+@register_backbone("naf1", baseline_adds_input=True)
+def build_naf1(in_channels: int, out_channels: int) -> NAFNet:
+    """NAFNet-1, the original's `--netG naf`: width 16, one middle block, no encoder/decoder stages."""
+    return NAFNet(NAFNetConfig(in_channels=in_channels, out_channels=out_channels))
+
+
+@register_backbone("naf2", baseline_adds_input=True)
+def build_naf2(in_channels: int, out_channels: int) -> NAFNet:
+    """NAFNet-2, the original's `--netG naf2`."""
+    cfg = NAFNetConfig(in_channels=in_channels, out_channels=out_channels,
+                       enc_blk_nums=(2, 2, 4, 4), middle_blk_num=12, dec_blk_nums=(2, 2, 2, 2))
+    return NAFNet(cfg)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from expodiff.nets import register_backbone
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -60,3 +62,8 @@ class UNet(nn.Module):
             x = torch.cat([x, skips.pop()], dim=1)
             x = self._double_conv(k, x)
         return self.conv10_1(x)  # (B, out_channels, H, W), raw (unclipped) output
+
+
+@register_backbone("unet")
+def build_unet(in_channels: int, out_channels: int) -> UNet:
+    return UNet(UNetConfig(in_channels=in_channels, out_channels=out_channels))

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from expodiff.errors import ExpodiffError
+from expodiff.physics.camera import k_range, profile_log_sigma
 from expodiff.io.atomic import write_text_atomic
 from expodiff.io.raw import RawFrame, bayer_offsets, read_raw
 
@@ -147,7 +148,7 @@ def fit_line(log_k: np.ndarray, values) -> dict:
     """log σ = slope·log K + bias, with ``sigma`` the residuals' standard deviation."""
     log_s = np.log(np.asarray(values))
     slope, bias = np.polyfit(log_k, log_s, 1)
-    resid = log_s - (slope * log_k + bias)
+    resid = log_s - profile_log_sigma({"slope": slope, "bias": bias}, log_k)
     return {"slope": float(slope), "bias": float(bias), "sigma": float(resid.std(ddof=1) if len(resid) > 2 else resid.std())}
 
 
@@ -182,7 +183,7 @@ def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) 
 
     isos = np.array([f.iso for f in fits])
     Ks = np.array([f.K for f in fits])
-    k_slope, k_bias = np.polyfit(isos, Ks, 1)
+    k_min, k_max = k_range(*np.polyfit(isos, Ks, 1))
     log_k = np.log(Ks)
     first = frames[0]
     params = {
@@ -190,8 +191,8 @@ def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) 
         "black_level": float(np.mean(first.black_level)),
         "white_level": int(first.white_level),
         "per_iso": [{"iso": f.iso, "K": f.K, "sigma_r": f.sigma_r, "lambda": f.lam, "sigma_TL": f.sigma_tl, "sigma_g": f.sigma_g} for f in fits],
-        "Kmin": float(k_slope * 100 + k_bias),
-        "Kmax": float(k_slope * 6400 + k_bias),
+        "Kmin": k_min,
+        "Kmax": k_max,
         "G_shape": [f.lam for f in fits],
         "Profile-1": {
             "G_scale": fit_line(log_k, [f.sigma_tl for f in fits]),

@@ -3,7 +3,9 @@
 A parameter file is a JSON object with ``Kmin``, ``Kmax`` (system gain at ISO 100 and 6400),
 ``G_shape`` (Tukey-lambda shapes), ``Profile-1`` (``G_scale``, ``g_scale``, ``R_scale``, each a
 line ``{slope, bias, sigma}`` of log σ against log K) and ``color_bias``. The ELD release's files
-are bundled as ``expodiff/resources/camera_params/{camera}.json``.
+are bundled as ``expodiff/resources/camera_params/{camera}.json``. What Kmin/Kmax and a profile
+line mean is written here once (``k_from_iso``, ``k_range``, ``profile_log_sigma``): the torch noise
+model, the demo-data generator and the calibration use these.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ from expodiff.io.atomic import write_text_atomic
 REQUIRED_KEYS = ("Kmin", "Kmax", "G_shape", "Profile-1", "color_bias")
 PROFILE_SCALES = ("G_scale", "g_scale", "R_scale")
 LINE_KEYS = ("slope", "bias", "sigma")
+ISO_KMIN, ISO_KMAX = 100, 6400  # the ISOs at which a camera file's Kmin and Kmax hold
+
+
+def k_from_iso(iso: float, camera: dict) -> float:
+    """System gain K (DN per electron) at an ISO, linear between the camera's Kmin (ISO 100) and Kmax (ISO 6400)."""
+    return (iso - ISO_KMIN) / (ISO_KMAX - ISO_KMIN) * (camera["Kmax"] - camera["Kmin"]) + camera["Kmin"]
+
+
+def k_range(slope: float, intercept: float) -> tuple[float, float]:
+    """(Kmin, Kmax) of the line K = slope·ISO + intercept (a calibration's fit), for the camera file."""
+    return float(slope * ISO_KMIN + intercept), float(slope * ISO_KMAX + intercept)
+
+
+def profile_log_sigma(line: dict, log_k):
+    """log σ on a Profile-1 line {slope, bias, ...} at log K (natural logs); numbers, numpy or torch."""
+    return line["slope"] * log_k + line["bias"]
 
 
 def bundled_cameras() -> list[str]:
@@ -85,13 +103,11 @@ def validate_camera_params(params: dict, origin: str = "camera parameters") -> d
 
 def export_camera_params(name_or_path: str | os.PathLike, out_json: str | os.PathLike) -> Path:
     """Write the validated parameters of a bundled camera ("SonyA7S2") or a JSON file to ``out_json``."""
-    params, origin = _read(name_or_path)
-    validate_camera_params(params, origin)
-    write_text_atomic(out_json, json.dumps(params, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(out_json, json.dumps(load_camera_params(name_or_path), indent=1, sort_keys=True) + "\n")
     return Path(out_json)
 
 
-def load_camera_params(path: str | os.PathLike) -> dict:
-    """Read and validate a camera parameter file."""
-    params, origin = _read(Path(path))
+def load_camera_params(name_or_path: str | os.PathLike) -> dict:
+    """The validated parameters of a bundled camera ("SonyA7S2") or of a path to a .json file."""
+    params, origin = _read(name_or_path)
     return validate_camera_params(params, origin)

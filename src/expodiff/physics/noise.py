@@ -4,6 +4,10 @@ Everything is batched over the first dimension and runs on the input's device, s
 synthesis happens on the training device and never waits on the CPU. Signals are in DN of the
 original's fixed scale ``DN_SCALE`` (16383 − 800 = 15583), which the original uses as its
 "saturation level" throughout; it is kept so that K and the σ's mean what they meant there.
+
+The formulas a noise model is made of (``quantise``, ``shot_noise``) take their random draws as
+arguments and use only operators, so they run on numpy arrays too: the demo-data generator
+(``expodiff.data.synthetic``) builds its frames from them with numpy draws.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from functools import lru_cache
 import torch
 
 from expodiff.errors import ConfigError
+from expodiff.physics.camera import k_from_iso  # noqa: F401  (defined in physics.camera; imported from here too)
+from expodiff.physics.camera import profile_log_sigma
 
 DN_SCALE = 16383 - 800  # 15583: the original's signal scale (white level − 800)
 
@@ -23,14 +29,12 @@ DN_SCALE = 16383 - 800  # 15583: the original's signal scale (white level − 80
 NOISE_MODELS = {"pg": "P+g", "eld": "P+G+r+u"}
 
 
-def k_from_iso(iso: float, camera: dict) -> float:
-    """System gain K (DN per electron) at an ISO, linear between the camera's Kmin (ISO 100) and Kmax (ISO 6400)."""
-    return (iso - 100) / (6400 - 100) * (camera["Kmax"] - camera["Kmin"]) + camera["Kmin"]
-
-
 @dataclass(frozen=True)
 class NoiseParams:
-    """Per-sample noise parameters, each a (B,) float tensor (unused ones may be zeros)."""
+    """Per-sample noise parameters, each a (B,) float tensor (unused ones may be zeros).
+
+    The numpy demo-data generator holds one sample's values as plain floats in the same fields.
+    """
 
     K: torch.Tensor  # system gain, DN per photo-electron
     ratio: torch.Tensor  # exposure ratio r (continuous, U(20, 300) in the paper)
@@ -95,7 +99,7 @@ def _noise_model(model: str) -> str:
 def _log_linear(line: dict, log_k: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """σ with log σ ~ N(slope·log K + bias, sigma²): a camera profile line with its scatter."""
     z = torch.randn(log_k.shape, generator=generator, dtype=log_k.dtype)
-    return torch.exp(line["slope"] * log_k + line["bias"] + line["sigma"] * z)
+    return torch.exp(profile_log_sigma(line, log_k) + line["sigma"] * z)
 
 
 def sample_noise_params(
@@ -150,6 +154,17 @@ def tukey_lambda(shape, lam: torch.Tensor, generator=None, device=None, dtype=to
     return out.to(device=device, dtype=dtype)
 
 
+def quantise(signal, u):
+    """Quantisation: ``signal`` plus uniform U(−½, ½) draws ``u``, clipped at 0 (numpy or torch)."""
+    return (signal + u).clip(min=0)
+
+
+def shot_noise(signal, K, poisson_draw):
+    """K·Poisson(signal/K): photo-electrons are Poisson, DN = K·electrons. ``poisson_draw`` draws
+    Poisson counts at given rates (``poisson`` here; ``rng.poisson`` in numpy)."""
+    return K * poisson_draw(signal / K)
+
+
 def add_noise(model: str, clean: torch.Tensor, params: NoiseParams, generator: torch.Generator | None = None) -> torch.Tensor:
     """Turn clean packed images (B,4,H,W) in [0,1] into amplified noisy inputs X_T in [0,1].
 
@@ -164,12 +179,12 @@ def add_noise(model: str, clean: torch.Tensor, params: NoiseParams, generator: t
     randn = lambda *shape: torch.randn(shape, generator=generator, dtype=clean.dtype).to(clean.device)  # noqa: E731
     signal = clean * DN_SCALE / ratio
     b, c, h, w = clean.shape
+    draw = lambda rate: poisson(rate, generator)  # noqa: E731
     if model == "P+g":
-        noisy = K * poisson(signal / K, generator) + view(params.sigma_g) * randn(b, c, h, w)
+        noisy = shot_noise(signal, K, draw) + view(params.sigma_g) * randn(b, c, h, w)
     else:
         u = torch.rand(clean.shape, generator=generator, dtype=clean.dtype).to(clean.device) - 0.5
-        signal = (signal + u).clamp(min=0)
-        noisy = K * poisson(signal / K, generator)
+        noisy = shot_noise(quantise(signal, u), K, draw)
         rows = randn(b, 2, h, 1)[:, [0, 0, 1, 1]]  # mosaic rows 2j (R, G1) and 2j+1 (B, G2)
         noisy += view(params.sigma_r) * rows
         read = tukey_lambda((b, c, h, w), params.lam, generator, clean.device, clean.dtype)

@@ -47,7 +47,9 @@ def scene_file_name(scene: str) -> str:
 def run_seed(seed: int, row: int, n_steps: int) -> int:
     """The generator seed of index row ``row`` at ``n_steps``, as ``expodiff.evaluate`` draws it,
     so the grid's predictions (and PSNRs) are those of the evaluation."""
-    return int(seed) * 1_000_003 + row * 101 + n_steps
+    from expodiff.seeds import evaluation_seed
+
+    return evaluation_seed(seed, row, n_steps)
 
 
 def scene_grids(
@@ -66,19 +68,22 @@ def scene_grids(
 ) -> pd.DataFrame:
     """One PNG per scene of ``eval_dir`` at ``ratio`` in ``out_dir`` (``{scene}.png``), plus ``psnr.csv``.
 
-    ``baseline`` and ``ours`` are variant config entries with "name"; ours is run once with
-    ``n_steps`` steps and shown after each. A scene with several inputs at ``ratio`` (ELD) gets
+    ``baseline`` and ``ours`` are variant config entries with "name" (the panels' names; each
+    is run as its own method, with the steps its method runs of ``n_steps``, and shown after
+    each prediction). Each checkpoint is rebuilt from the spec it records, which must be its
+    variant's. A scene with several inputs at ``ratio`` (ELD) gets
     one row per input. Every panel of a row is rendered with the ground truth's grey-world white
     balance. PSNR is on the packed raw image as the evaluation measures it (oracle correction if
     ``oracle``; the input X_T uncorrected). Returns the PSNR table (``psnr.csv``).
     """
-    from expodiff.checkpoint import load_network
+    from expodiff.checkpoint import load_model
     from expodiff.data.eval_sets import read_eval_index
-    from expodiff.model import MethodSpec
+    from expodiff.methods import MethodSpec
 
+    # panel → (variant, network, spec)
     nets = {
-        "baseline": load_network(baseline_checkpoint, MethodSpec.from_variant(baseline)),
-        "ours": load_network(ours_checkpoint, MethodSpec.from_variant(ours)),
+        panel: (variant, *load_model(path, MethodSpec.from_variant(variant), f"variants.{variant['name']}"))
+        for panel, variant, path in (("baseline", baseline, baseline_checkpoint), ("ours", ours, ours_checkpoint))
     }
     camera = json.loads(Path(camera_json).read_text())
     index = read_eval_index(eval_dir)
@@ -89,7 +94,7 @@ def scene_grids(
     records = []
     with atomic_dir(out_dir, marker="psnr.csv") as tmp:
         for scene, rows in index.groupby("scene", sort=False):
-            panels = [_scene_row(rec, nets, baseline, ours, camera, n_steps, oracle, seed, padding)
+            panels = [_scene_row(rec, nets, camera, n_steps, oracle, seed, padding)
                       for rec in rows.itertuples()]  # fmt: skip
             _save_grid(tmp / f"{scene_file_name(scene)}.png", panels, f"scene {scene}, ×{int(ratio)}")
             records += [r for _, _, row in panels for r in row]
@@ -98,30 +103,28 @@ def scene_grids(
     return table
 
 
-def _scene_row(rec, nets, baseline, ours, camera, n_steps, oracle, seed, padding):
+def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding):
     """(input file, [(title, sRGB image)], PSNR records) of one evaluation image."""
     import torch
 
     from expodiff.inference import amplify, enhance
     from expodiff.metrics import psnr_ssim
-    from expodiff.model import MethodSpec
     from expodiff.physics.noise import k_from_iso
+    from expodiff.seeds import generator
 
     x_short, gt = np.load(rec.input_npy), np.load(rec.gt_npy)
     ratio, K = int(rec.ratio), k_from_iso(float(rec.iso), camera)
     wb = grey_world_wb(gt)
     x_t = amplify(torch.as_tensor(x_short, dtype=torch.float32), ratio).numpy()
 
-    def run(which: str, n: int) -> list[np.ndarray]:
-        spec = MethodSpec.from_variant(baseline if which == "baseline" else ours)
-        generator = torch.Generator().manual_seed(run_seed(seed, rec.row, n))
-        return enhance(nets[which], spec, x_short, ratio, K, n, gt=gt if oracle else None,
-                       generator=generator, padding=padding)  # fmt: skip
-
     shown = [("input", 1, 1, f"input X_T (×{ratio})", x_t)]
-    shown.append(("baseline", 1, 1, f"baseline ({baseline['name']})", run("baseline", 1)[0]))
-    for step, pred in enumerate(run("ours", n_steps), start=1):
-        shown.append(("ours", n_steps, step, f"ours, step {step}/{n_steps}", pred))
+    for panel, (variant, net, spec) in nets.items():
+        n = max(spec.impl.run_steps([n_steps]))  # a one-step method (the baseline) runs once
+        preds = enhance(net, spec, x_short, ratio, K, n, gt=gt if oracle else None,
+                        generator=generator(run_seed(seed, rec.row, n)), padding=padding)  # fmt: skip
+        for step, pred in zip(spec.impl.step_labels(n, preds), preds):
+            title = f"{panel}, step {step}/{n}" if len(preds) > 1 else f"{panel} ({variant['name']})"
+            shown.append((panel, n, step, title, pred))
     panels, records = [], []
     for panel, n, step, title, image in shown:
         psnr = psnr_ssim(gt, image)[0]
@@ -152,12 +155,15 @@ def _save_grid(path: Path, rows: Sequence[tuple], title: str) -> None:
 # --- training curves -----------------------------------------------------------------------
 
 
-def plot_training_curves(logs: Mapping[str, str | os.PathLike], png) -> None:
+def plot_training_curves(logs: Mapping[str, str | os.PathLike], png, methods: Mapping[str, str]) -> None:
     """Loss against iteration of every variant (log-scale y), from each ``train_log.csv``.
 
     Long logs are drawn as a running mean over 1 % of their iterations (the legend says over
-    how many). Line style by method as the names end: ``-ours`` solid, ``-base`` dashed, else dotted.
+    how many). ``methods``: variant name → its method's name; the line style is the method's
+    (``Method.style``: ours solid, baseline dashed, DDIM dotted).
     """
+    from expodiff.methods import get_method
+
     fig = Figure(figsize=(9.0, 5.0), layout="constrained")
     ax = fig.subplots()
     cmap = colormaps["tab20"]
@@ -165,7 +171,7 @@ def plot_training_curves(logs: Mapping[str, str | os.PathLike], png) -> None:
         log = _read_log(path)
         window = max(1, len(log) // 100)
         loss = log["loss"].rolling(window, min_periods=1).mean()
-        style = "-" if name.endswith("-ours") else "--" if name.endswith("-base") else ":"
+        style = get_method(methods[name]).style.linestyle
         label = name if window == 1 else f"{name} (mean of {window})"
         ax.plot(log["iteration"], loss, style, color=cmap(i % 20), label=label, linewidth=1.2)
     ax.set_yscale("log")

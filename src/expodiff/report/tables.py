@@ -19,7 +19,9 @@ from tabulate import tabulate
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import atomic_path, write_text_atomic
 
-METHODS = ("baseline", "ours")
+# the two cells of a paper-table row (config ``tables.*.rows[].baseline|ours``; the ``method``
+# column of paper_results.csv), and how the Markdown/LaTeX tables name them, as the paper does
+ROLES = {"baseline": "baseline", "ours": "w/ Ours"}
 METRICS = ("psnr", "ssim")
 DIGITS = {"psnr": 2, "ssim": 3}  # as printed in the paper
 NOT_RUN = "not run"
@@ -50,9 +52,18 @@ def _read_csv(path, columns: list[str], what: str) -> pd.DataFrame:
     return df
 
 
-def _our_values(summary: pd.DataFrame, path, method: str, steps: int, ratio: int) -> dict[str, float]:
+def _result_steps(summary: pd.DataFrame, steps: int) -> int:
+    """The run whose result a table shows: the ``steps``-step one, or for a variant whose
+    method always runs once (the baseline: its summary holds only 1-step runs) that run.
+
+    Read from the summary, which records the step counts the evaluation ran as the variant's
+    method says (``Method.run_steps``): tables need no torch, hence no ``expodiff.methods``."""
+    return 1 if set(summary["n_steps"].astype(int)) == {1} else int(steps)
+
+
+def _our_values(summary: pd.DataFrame, path, steps: int, ratio: int) -> dict[str, float]:
     """Our PSNR/SSIM for one ratio: the final prediction of the ``steps``-step run (baseline: 1 step)."""
-    n_steps = steps if method == "ours" else 1
+    n_steps = _result_steps(summary, steps)
     rows = summary[(summary["ratio"] == ratio) & (summary["n_steps"] == n_steps) & (summary["step"] == n_steps)]
     if len(rows) != 1:
         found = "no row" if rows.empty else f"{len(rows)} rows"
@@ -85,7 +96,7 @@ def build_table(table_cfg: dict, summaries: Mapping[str, str | os.PathLike], pap
     loaded: dict[str, pd.DataFrame] = {}
     records = []
     for row in table_cfg["rows"]:
-        for method in METHODS:
+        for method in ROLES:
             variant = row[method]
             record = {c: row[c] for c in ("label", "backbone", "data")} | {"method": method, "variant": variant or ""}
             if variant is not None:
@@ -100,7 +111,7 @@ def build_table(table_cfg: dict, summaries: Mapping[str, str | os.PathLike], pap
                 )  # fmt: skip
                 theirs = _paper_values(paper, key)
                 ours = (
-                    _our_values(loaded[variant], summaries[variant], method, steps, ratio)
+                    _our_values(loaded[variant], summaries[variant], steps, ratio)
                     if variant is not None
                     else None
                 )
@@ -145,7 +156,7 @@ def to_markdown(df: pd.DataFrame, caption: str) -> str:
             for metric in METRICS:
                 ours, paper, diff = _cell(row, metric, ratio)
                 cells.append(f"{ours} ({paper}; {diff})")
-        body.append([row["label"], "w/ Ours" if row["method"] == "ours" else "baseline"] + cells)
+        body.append([row["label"], ROLES[row["method"]]] + cells)
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
     note = "Cells: ours (paper; ours − paper). " + f'"{NOT_RUN}": the variant is not configured.'
     return f"**{caption}**\n\n{table}\n\n{note}\n"
@@ -192,8 +203,7 @@ def to_latex(df: pd.DataFrame, caption: str, label: str = "") -> str:
             for metric in METRICS:
                 ours, paper, diff = (latex_escape(t) for t in _cell(row, metric, ratio))
                 cells.append(rf"{ours} {{\scriptsize ({paper}, {diff})}}")
-        method = "w/ Ours" if row["method"] == "ours" else "baseline"
-        lines.append(" & ".join([latex_escape(row["label"]), method] + cells) + r" \\")
+        lines.append(" & ".join([latex_escape(row["label"]), ROLES[row["method"]]] + cells) + r" \\")
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
@@ -227,8 +237,7 @@ def build_variant_table(variants: Mapping[str, dict], summaries: Mapping[str, st
         summary = _read_csv(summaries[name], SUMMARY_COLUMNS, "evaluation summary")
         record = {"variant": name, "backbone": cfg["backbone"], "data": cfg["data"], "method": cfg["method"]}
         for ratio in ratios:
-            values = _our_values(summary, summaries[name], "ours" if cfg["method"] != "baseline" else "baseline",
-                                 steps, int(ratio))
+            values = _our_values(summary, summaries[name], steps, int(ratio))
             for metric in METRICS:
                 record[value_column(metric, int(ratio))] = values[metric]
         records.append(record)
