@@ -44,9 +44,18 @@ SYNTHETIC_DIR = "results/data/synthetic"
 
 # The workflow's own library, also where snakemake's python lacks it: its config checks and
 # its table of training data kinds (which store each `data` trains on, the rule building it,
-# whether it needs patches.size or PMN's dark-shading maps DARK_SHADING)
+# whether it needs patches.size or PMN's dark-shading maps DARK_SHADING), and the method and
+# backbone registries, which hold torch modules: snakemake's own python needs torch
 if str(LIBRARY.parent) not in sys.path:
     sys.path.insert(0, str(LIBRARY.parent))
+try:
+    import torch  # noqa: F401  (only to say what is missing, before anything else fails)
+except ImportError:
+    raise WorkflowError(
+        "the workflow reads its methods and backbones from the expodiff library, which needs "
+        "PyTorch in snakemake's own environment: run snakemake from the project's venv "
+        "(make venv; .venv/bin/snakemake ...) or `pip install -e .` into snakemake's environment"
+    )
 from expodiff.config import config_errors, is_camera_path
 from expodiff.data.sources import DARK_SHADING, PAIR_STORE, PATCH_STORE, data_kind
 
