@@ -25,5 +25,6 @@ rule evaluate:
         oracle=config["evaluation"]["oracle_correction"],
         seed=config["evaluation"]["seed"],
         dark_shading=lambda w, input: input.get("dark_shading"),
+        compute=config["compute"],
     script:
         "../workflow/scripts/evaluate.py"

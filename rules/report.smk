@@ -216,6 +216,7 @@ rule scene_grids:
         n_steps=max(config["step_plot"]["steps"]),
         oracle=config["evaluation"]["oracle_correction"],
         seed=config["evaluation"]["seed"],
+        compute=config["compute"],
     script:
         "../workflow/scripts/scene_grids.py"
 

@@ -83,5 +83,6 @@ rule train:
         patch_size=config["patches"]["size"],
         dark_shading=lambda w, input: input.get("dark_shading"),
         out_dir=lambda w, output: os.path.dirname(output.model),
+        compute=config["compute"],
     script:
         "../workflow/scripts/train.py"

@@ -30,6 +30,7 @@ PAIR_DIR = STORES["pairs"].path
 TINY = {  # one epoch of the tiny data's pairs, 16 × 16 crops (patches.size must divide the crop)
     "patches": {"size": 16, "crop": [32, 32]},
     "training": {"epochs": 1, "lr_schedule": [[1, 5.0e-5]], "checkpoint_epochs": [1], "save_every": 2},
+    "compute": {"device": "cpu"},  # byte-identical to the in-process run on any machine
 }
 
 
@@ -65,6 +66,7 @@ def train_as_the_rule(run: Path, name: str, out: Path) -> Path:
         save_every=config["training"]["save_every"],
         patch_size=config["patches"]["size"],
         dark_shading=run / DARK_SHADING.path if kind.uses_dark_shading(config) else None,
+        compute=config["compute"],
     )
 
 

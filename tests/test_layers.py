@@ -11,7 +11,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "src" / "expodiff"
 # lowest first; a group may import itself and any group of a lower layer
 LAYERS = [
     {"errors", "seeds", "__init__"},
-    {"io"},
+    {"io", "gpu_slots", "device"},  # gpu_slots: standard library + errors only; device: torch + errors
     {"physics"},
     {"nets", "schedulers", "data"},
     {"methods"},

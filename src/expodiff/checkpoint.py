@@ -8,7 +8,9 @@ it is), ``variant`` (the config entry), ``training`` (the resolved training sett
 
 Only tensors, numbers, strings, lists and dicts are stored, so ``torch.load(weights_only=True)``
 reads them; released checkpoints (which lack our keys) load the same way. The same state gives
-the same bytes (``save_checkpoint``).
+the same bytes (``save_checkpoint``). Saved tensors are always CPU tensors (a network trained
+on a GPU is moved to the CPU for saving), and checkpoints load onto the CPU
+(``map_location="cpu"``) and then go to the device asked for, so any checkpoint loads anywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from expodiff.device import state_to_cpu
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.io.atomic import atomic_path
 from expodiff.methods import MethodSpec
@@ -31,6 +34,8 @@ def save_checkpoint(path, net: nn.Module, optimizer, epoch: int, iterations: int
         "iterations": int(iterations),
         **extra,
     }
+    # CPU tensors only (a GPU training's state is copied over; a CPU state is saved as it is)
+    state = state_to_cpu(state)
     # through an open file: torch.save(obj, path) names the zip records after the (random)
     # temporary file, so identical states would give different bytes; a file object gets the
     # fixed prefix "archive/" and identical trainings identical checkpoint files
@@ -71,8 +76,9 @@ def spec_mismatch(path, trained: MethodSpec, expected: MethodSpec, source: str) 
     return ConfigError(f"checkpoint {path} was trained as {trained.describe()}; {source} says {differs}")
 
 
-def network_from_state(state: dict, spec: MethodSpec, path="checkpoint") -> nn.Module:
-    """Build ``spec``'s network and load the checkpoint's weights (strict, shapes checked)."""
+def network_from_state(state: dict, spec: MethodSpec, path="checkpoint", device=None) -> nn.Module:
+    """Build ``spec``'s network and load the checkpoint's weights (strict, shapes checked), on
+    the CPU, then move it to ``device`` (a torch.device; None: stays on the CPU)."""
     net = spec.build()
     expected = net.state_dict()
     got = state["netG"]
@@ -92,15 +98,19 @@ def network_from_state(state: dict, spec: MethodSpec, path="checkpoint") -> nn.M
         raise ConfigError(f"checkpoint {path} does not match {spec.describe()}: {detail}")
     net.load_state_dict(got, strict=True)
     net.eval()
+    if device is not None:
+        net.to(device)
     return net
 
 
-def load_model(path, spec: MethodSpec | None = None, source: str = "the caller") -> tuple[nn.Module, MethodSpec]:
+def load_model(path, spec: MethodSpec | None = None, source: str = "the caller",
+               device=None) -> tuple[nn.Module, MethodSpec]:
     """The checkpoint's network and spec, rebuilt from the spec it records.
 
     ``spec``: what the config or flags (named by ``source``, e.g. "variants.unet-pg-ours") say
     the network is. A checkpoint that records a different spec is refused, naming both; a
     released checkpoint (no spec recorded) is built as ``spec``, which it then needs.
+    ``device``: where the network goes (loaded on the CPU first); None: the CPU.
     """
     state = load_checkpoint(path)
     trained = checkpoint_spec(state, path)
@@ -110,12 +120,12 @@ def load_model(path, spec: MethodSpec | None = None, source: str = "the caller")
     if trained is not None and spec is not None and trained != spec:
         raise spec_mismatch(path, trained, spec, source)
     spec = trained or spec
-    return network_from_state(state, spec, path), spec
+    return network_from_state(state, spec, path, device), spec
 
 
-def load_network(path, spec: MethodSpec | None = None, source: str = "the caller") -> nn.Module:
-    """``load_model`` without the spec: the network, in eval mode."""
-    return load_model(path, spec, source)[0]
+def load_network(path, spec: MethodSpec | None = None, source: str = "the caller", device=None) -> nn.Module:
+    """``load_model`` without the spec: the network, in eval mode (on ``device``; None: the CPU)."""
+    return load_model(path, spec, source, device)[0]
 
 
 def import_checkpoint(source, variant: dict, out) -> None:

@@ -117,14 +117,36 @@ def _denoise_spec(args):
     return state, trained
 
 
+def _compute(args, config_compute=None):
+    """The config's ``compute`` section with --device/--precision/--channels-last over it,
+    resolved (errors name the flag that gave the value, else compute.device/...)."""
+    from expodiff.device import compute_settings
+
+    return compute_settings(config_compute, device=args.device, precision=args.precision,
+                            channels_last=args.channels_last)
+
+
+def _add_compute_flags(p, default: str) -> None:
+    """--device, --precision, --channels-last of a command that runs a network."""
+    p.add_argument("--device", default=None,
+                   help="where the network runs: auto (CUDA when present), cpu, cuda or cuda:N; "
+                        f"default: {default}. On CUDA the random draws come from CUDA generators "
+                        "(same seeds), so results differ from the CPU's")
+    p.add_argument("--precision", default=None, choices=["fp32", "tf32", "bf16"],
+                   help="fp32 (the paper's), tf32 (TF32 matmuls/convolutions on CUDA) or bf16 (bfloat16 "
+                        f"autocast of the network forward only; noise, re-exposure and loss stay float32); default: {default}")
+    p.add_argument("--channels-last", action="store_true", default=None,
+                   help=f"network weights and inputs in channels-last (NHWC) memory layout; default: {default}")
+
+
 def cmd_denoise(args) -> None:
     from expodiff.checkpoint import network_from_state
     from expodiff.inference import enhance
     from expodiff.io.atomic import atomic_path, save_npy_atomic
     from expodiff.physics.noise import k_from_iso
     from expodiff.report.render import packed_to_srgb
-    from expodiff.seeds import generator as seeded_generator
 
+    compute = _compute(args)  # default: the CPU, fp32
     out = Path(args.output)
     if out.is_dir():
         raise ConfigError(f"--output {out} is a folder; give a file name ending in .npy or .png")
@@ -148,9 +170,10 @@ def cmd_denoise(args) -> None:
         gt, _ = _load_input(args.gt, "--gt", require_exif=False)
         if gt.shape != x_short.shape:
             raise ConfigError(f"--gt {args.gt} has shape {gt.shape}, --input has {x_short.shape}")
-    generator = seeded_generator(args.seed)
+    generator = compute.generator(args.seed)  # on the CPU: expodiff.seeds.generator(seed)
     try:
-        preds = enhance(net, spec, x_short, args.ratio, K, args.steps, gt=gt, generator=generator, padding=args.padding)
+        preds = enhance(net, spec, x_short, args.ratio, K, args.steps, gt=gt, generator=generator, padding=args.padding,
+                        compute=compute)
     except ExpodiffError as err:
         raise type(err)(f"--input {args.input}: {err}") from err
     result = preds[-1]
@@ -224,6 +247,7 @@ def cmd_train(args) -> None:
     from expodiff.train import train_variant
 
     config = load_config(args.config)
+    compute = _compute(args, config["compute"])
     variant = get_variant(config, args.variant)
     kind = data_kind(variant["data"])
     what = f"variant {args.variant!r} (data: {kind.name})"
@@ -250,7 +274,7 @@ def cmd_train(args) -> None:
     save_every = args.save_every if args.save_every is not None else config["training"]["save_every"]
     path = train_variant(variant, config["training"], data, camera_json, args.out, save_every=save_every,
                          max_iterations=args.max_iterations, patch_size=config["patches"]["size"],
-                         dark_shading=args.dark_shading)
+                         dark_shading=args.dark_shading, compute=compute)
     print(f"checkpoint: {path}")
 
 
@@ -263,6 +287,7 @@ def cmd_evaluate(args) -> None:
     from expodiff.methods import MethodSpec
 
     config = load_config(args.config)
+    compute = _compute(args, config["compute"])
     ev = config["evaluation"]
     variant = get_variant(config, args.variant)
     out = Path(args.out)
@@ -279,7 +304,7 @@ def cmd_evaluate(args) -> None:
     steps = MethodSpec.from_variant(variant).impl.eval_steps(ev)
     summary = evaluate_variant(args.checkpoint, args.eval_set, variant, steps, ev["oracle_correction"], ev["seed"],
                                _bundled_camera(args.camera), out / "per_image.csv", out / "summary.csv",
-                               padding=args.padding, dark_shading=dark_shading)
+                               padding=args.padding, dark_shading=dark_shading, compute=compute)
     print(summary.to_string(index=False))
 
 
@@ -325,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "when already divisible, as the evaluation does) or minimal")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the random draws (re-exposure noise of ours, initial noise of ddim)")
+    _add_compute_flags(p, "cpu, fp32")
     p.set_defaults(func=cmd_denoise)
 
     p = sub.add_parser("noise", help="apply a noise model to a clean packed image, as training sees it")
@@ -407,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iterations between resumable checkpoints (default: training.save_every of the config)")
     p.add_argument("--max-iterations", type=number(int, at_least=1), default=None,
                    help="stop early (the run stays resumable)")
+    _add_compute_flags(p, "compute of the config")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="per-step evaluation of one checkpoint on a packed evaluation set "
@@ -426,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dark-shading", default=None,
                    help="PMN variants: dark-shading maps (.npz, rule dark_shading); default: fitted from "
                         "pmn.dark_frames of the config into OUT/dark_shading.npz, none if that is null")
+    _add_compute_flags(p, "compute of the config")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

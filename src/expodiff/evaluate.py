@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from expodiff import seeds
 from expodiff.checkpoint import load_network
 from expodiff.data.eval_sets import read_eval_index
 from expodiff.data.pmn import DarkShading
+from expodiff.device import compute_settings, peak_memory_message, reset_peak_memory
 from expodiff.inference import enhance
 from expodiff.io.atomic import atomic_path
 from expodiff.metrics import psnr_ssim
@@ -42,16 +44,24 @@ def evaluate_variant(
     summary_csv,
     padding: str = "original",
     dark_shading=None,
+    compute=None,
 ) -> pd.DataFrame:
     """Run ``variant`` at every step count of ``steps`` on every image; write both CSVs.
 
     ``steps``: the configured step counts of the variant's method (``Method.eval_steps``); a
     one-step method (the baseline) runs once whatever they are. The checkpoint must be the
     variant's network (a recorded spec that differs is refused).
-    ``dark_shading``: PMN's maps (``.npz``), subtracted from every input first (PMN variants)."""
+    ``dark_shading``: PMN's maps (``.npz``), subtracted from every input first (PMN variants).
+    ``compute``: the config's ``compute`` section (or a ``Compute``; None: CPU fp32), resolved
+    here, when the job starts (an unavailable device is an error naming compute.device). On
+    CUDA the generators are CUDA generators with the same seeds, so the numbers differ from a
+    CPU evaluation's; the metrics are computed on the CPU. On CUDA the peak GPU memory is
+    printed (stderr) at the end."""
+    compute = compute_settings(compute)
     spec = MethodSpec.from_variant(variant)
     method = spec.impl
-    net = load_network(checkpoint, spec, f"variants.{variant['name']}")
+    net = compute.prepare(load_network(checkpoint, spec, f"variants.{variant['name']}", device=compute.device))
+    reset_peak_memory(compute.device)
     camera = json.loads(Path(camera_json).read_text())
     index = read_eval_index(eval_dir)
     dsc = DarkShading(dark_shading) if dark_shading else None
@@ -64,15 +74,18 @@ def evaluate_variant(
         gt = np.load(rec.gt_npy)
         K = k_from_iso(float(rec.iso), camera)
         for n in steps:
-            generator = seeds.generator(seeds.evaluation_seed(seed, i, n))
+            generator = compute.generator(seeds.evaluation_seed(seed, i, n))  # CPU: seeds.generator
             preds = enhance(net, spec, x_short, int(rec.ratio), K, n, gt=gt if oracle else None,
-                            generator=generator, padding=padding)
+                            generator=generator, padding=padding, compute=compute)
             # ours: the prediction after each network evaluation; baseline and DDIM make one
             # prediction, the result of the n-step run (step = n_steps)
             for step, pred in zip(method.step_labels(n, preds), preds):
                 psnr, ssim = psnr_ssim(gt, pred)
                 rows.append([variant["name"], rec.dataset, rec.camera, str(rec.scene), int(rec.ratio), n, step,
                              psnr, ssim])
+    message = peak_memory_message(compute.device)  # None on the CPU
+    if message:
+        print(f"evaluate {variant['name']}: {message}", file=sys.stderr, flush=True)
     per_image = pd.DataFrame(rows, columns=PER_IMAGE_COLUMNS)
     summary = summarize(per_image)
     for frame, path in ((per_image, per_image_csv), (summary, summary_csv)):

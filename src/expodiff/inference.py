@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from expodiff.device import compute_settings
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.methods import MethodSpec
 from expodiff.physics.correction import oracle_illumination_correct
@@ -75,6 +76,7 @@ def enhance(
     gt: np.ndarray | torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     padding: str = "original",
+    compute=None,
 ) -> list[np.ndarray]:
     """Predictions (4,H,W float32 in [0,1]) after each of ``n_steps`` network evaluations.
 
@@ -83,14 +85,24 @@ def enhance(
     prediction on the padded image, and once more to each cropped output. Without it, none.
     The method (``spec.impl``) says what the predictions are: ExposureDiffusion one per step,
     the baseline always one, the DDIM baseline one after ``n_steps`` sampler steps.
+
+    ``compute``: where and in which precision (``expodiff.device.compute_settings``: the config's
+    ``compute`` dict or a ``Compute``; None: CPU fp32). The network is moved there, the input,
+    padding, re-exposure and correction run there, and ``generator`` must be on that device
+    (``Compute.generator``); the results come back to the CPU as numpy arrays.
     """
+    compute = compute_settings(compute)
+    if generator is not None and generator.device.type != compute.device.type:
+        raise ConfigError(f"the generator is on {generator.device} but the network runs on {compute.device}: "
+                          "make it with expodiff.device.generator(seed, device)")
+    net = compute.prepare(net)
     # the exposure ladder and the original's evaluation use whole ratios (SID: 100, 250, 300)
     if not (math.isfinite(ratio) and ratio > 1 and float(ratio).is_integer()):
         raise ConfigError(f"ratio must be a whole number > 1, got {ratio}")
     if not (math.isfinite(K) and K > 0):
         raise ConfigError(f"K (system gain, DN/e-) must be a finite number > 0, got {K}")
     ratio = int(ratio)
-    to_batch = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None]  # noqa: E731
+    to_batch = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None].to(compute.device)  # noqa: E731
     x_t = amplify(to_batch(x_short), ratio)
     gt_b = None if gt is None else to_batch(gt)
     pad = Padding.for_shape(*x_t.shape[-2:], mode=padding)
@@ -103,7 +115,7 @@ def enhance(
         if not torch.isfinite(out).all():  # e.g. NaN weights: never hand on a NaN image as a result
             raise ExpodiffError("the network's output is not finite (NaN or infinite values): "
                                 "the checkpoint's weights or the input are broken")
-        return out[0].numpy().astype(np.float32)
+        return out[0].cpu().numpy().astype(np.float32)  # metrics and files: on the CPU
 
     preds = spec.impl.predict(net, spec, x_t_pad, n_steps, K, ratio, gt=gt_pad, generator=generator)
     return [finish(pred) for pred in preds]

@@ -10,6 +10,14 @@ outputs), then the partial log is removed: while it exists the run is unfinished
 killed while writing the outputs finishes from its ``model_latest.pt`` at the last iteration
 without training again, whereas a finished run that is rerun (Snakemake deleted its outputs
 for a code change, say) trains anew. Identical trainings give byte-identical checkpoints.
+
+Device and precision (``compute``, ``expodiff.device``): the network, the batches, the noise
+parameters and every random draw live on the device; each iteration's torch generator is a
+generator there seeded with the same derived seed. On the CPU with fp32 (the default) the
+draws, their order and dtypes are those of the CPU-only code, so the results are bit-identical
+to it; on CUDA they come from CUDA's generators and differ (as do the checkpoints). Only the
+network forward runs in tf32/bf16 when asked; its output is float32 again before the loss.
+Checkpoints hold CPU tensors wherever the network trained.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import json
 import math
 import shutil
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -28,6 +37,7 @@ from tqdm import tqdm
 from expodiff import seeds
 from expodiff.checkpoint import load_checkpoint, save_checkpoint
 from expodiff.data.sources import make_source
+from expodiff.device import compute_settings
 from expodiff.errors import ConfigError
 from expodiff.io.atomic import atomic_path
 from expodiff.methods import MethodSpec
@@ -48,11 +58,17 @@ def lr_at(epoch: int, base_lr: float, schedule) -> float:
     return lr
 
 
-def fingerprint(variant: dict, training: dict) -> str:
+def fingerprint(variant: dict, training: dict, compute=None) -> str:
     """Identifies a run's settings, so a checkpoint is only resumed by the run that made it
-    (settings that only say how often to save, such as save_every, are left out)."""
+    (settings that only say how often to save, such as save_every, are left out). ``compute``
+    (a ``Compute``) counts only when it is not the default CPU fp32 (whose fingerprints are
+    those of the CPU-only code): a GPU or bf16 run does not resume a CPU run, nor the reverse."""
     training = {k: v for k, v in training.items() if k not in NOT_IN_FINGERPRINT}
-    blob = json.dumps({"variant": variant, "training": training}, sort_keys=True, default=str)
+    what = {"variant": variant, "training": training}
+    if compute is not None and not compute.is_default:
+        what["compute"] = {"device": compute.device.type, "precision": compute.precision,
+                           "channels_last": compute.channels_last}
+    blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -67,6 +83,7 @@ def train_variant(
     max_iterations: int | None = None,
     patch_size: int | None = None,
     dark_shading=None,
+    compute=None,
 ) -> Path:
     """Train ``variant`` (config entry with "name") with ``training`` settings; return model_final.pt.
 
@@ -76,7 +93,10 @@ def train_variant(
     between resumable checkpoints, default ``training["save_every"]`` (else 500).
     ``dark_shading``: PMN's maps (``.npz``). ``log_csv`` (default ``out_dir/train_log.csv``) is
     written atomically at the end from ``out_dir/train_log.partial.csv``.
+    ``compute``: the config's ``compute`` section (or a ``Compute``; None: CPU fp32), resolved
+    when the run starts (an unavailable device is a ConfigError naming compute.device).
     """
+    compute = compute_settings(compute)
     if save_every is None:
         save_every = training.get("save_every", DEFAULT_SAVE_EVERY)
     if isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 1:
@@ -99,7 +119,7 @@ def train_variant(
     seed, batch = int(training["seed"]), int(training["batch_size"])
     iters_per_epoch = math.ceil(len(store) / batch)
     total_iters = int(training["epochs"]) * iters_per_epoch
-    run_id = fingerprint(variant, training)
+    run_id = fingerprint(variant, training, compute)
     # the resolved settings of what is learnt, recorded in every checkpoint (not save_every); as
     # fresh objects through JSON, so that none is shared with the optimizer's (a resumed run's
     # come from the file) and pickle writes the same bytes either way
@@ -108,9 +128,12 @@ def train_variant(
 
     method = spec.impl
     torch.manual_seed(seed)  # network initialisation
-    net = spec.build()
+    net = spec.build()  # on the CPU (the same initial weights anywhere), then to the device
+    runner = compute.prepare(net)  # net itself on the CPU in fp32; else runs it in the precision asked
     # the method's own trainable tensors (ours: the step weights), same Adam, not part of netG
     extra = method.extra_parameters(spec, training)
+    if compute.device.type != "cpu":
+        extra = {key: torch.nn.Parameter(tensor.detach().to(compute.device)) for key, tensor in extra.items()}
     params = list(net.parameters()) + list(extra.values())
     optimizer = torch.optim.Adam(params, lr=float(training["lr"]), betas=(0.9, 0.999), weight_decay=0)
 
@@ -131,10 +154,13 @@ def train_variant(
         partial_log.write_bytes(log_csv.read_bytes())  # a run begun before the partial log existed
     _truncate_log(partial_log, start)
 
+    # recorded only when not the default, so that CPU fp32 checkpoints keep their bytes
+    recorded = {} if compute.is_default else {"compute": compute.as_dict()}
+
     def save(path, it):
         save_checkpoint(path, net, optimizer, epoch=it // iters_per_epoch, iterations=it,
                         **{key: tensor.detach().clone() for key, tensor in extra.items()}, run_id=run_id,
-                        variant=dict(variant), spec=spec.as_dict(), training=settings)
+                        variant=dict(variant), spec=spec.as_dict(), training=settings, **recorded)
 
     net.train()
     t0 = time.time()
@@ -148,9 +174,11 @@ def train_variant(
                 group["lr"] = lr
             order = seeds.epoch_order(seed, epoch, len(store))
             rng = seeds.batch_rng(seed, epoch, pos)
-            generator = seeds.generator(seeds.training_seed(seed, it))
+            generator = compute.generator(seeds.training_seed(seed, it))  # CPU: seeds.generator
             data = store.batch(order[pos * batch : (pos + 1) * batch], rng, generator)
-            loss = method.loss(net, spec, data, extra=extra, training=training, generator=generator,
+            if compute.device.type != "cpu":  # real pairs are made on the CPU; synthetic noise on the device
+                data = replace(data, **{f.name: getattr(data, f.name).to(compute.device) for f in fields(data)})
+            loss = method.loss(runner, spec, data, extra=extra, training=training, generator=generator,
                                rng=seeds.training_rng(seed, it))
             optimizer.zero_grad()
             loss.backward()

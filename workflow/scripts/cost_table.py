@@ -6,6 +6,10 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from expodiff.gpu_slots import claim_gpu
+
+claim_gpu()  # one GPU per job (sets CUDA_VISIBLE_DEVICES), before torch starts
+
 from expodiff.report.cost import build_cost_table
 from expodiff.report.tables import write_plain_table
 

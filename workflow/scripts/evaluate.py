@@ -6,6 +6,10 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from expodiff.gpu_slots import claim_gpu
+
+claim_gpu()  # one GPU per job (sets CUDA_VISIBLE_DEVICES), before torch starts
+
 from expodiff.evaluate import evaluate_variant
 
 evaluate_variant(
@@ -19,4 +23,5 @@ evaluate_variant(
     per_image_csv=snakemake.output.per_image,
     summary_csv=snakemake.output.summary,
     dark_shading=snakemake.params.dark_shading,
+    compute=snakemake.params.compute,
 )

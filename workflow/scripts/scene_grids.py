@@ -6,6 +6,10 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from expodiff.gpu_slots import claim_gpu
+
+claim_gpu()  # one GPU per job (sets CUDA_VISIBLE_DEVICES), before torch starts
+
 from expodiff.report.figures import scene_grids
 
 scene_grids(
@@ -20,4 +24,5 @@ scene_grids(
     oracle=snakemake.params.oracle,
     seed=snakemake.params.seed,
     out_dir=snakemake.output.grids,
+    compute=snakemake.params.compute,
 )

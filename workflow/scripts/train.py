@@ -6,6 +6,10 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from expodiff.gpu_slots import claim_gpu
+
+claim_gpu()  # one GPU per job (sets CUDA_VISIBLE_DEVICES), before torch starts
+
 from expodiff.train import train_variant
 
 train_variant(
@@ -18,4 +22,5 @@ train_variant(
     save_every=snakemake.params.save_every,
     patch_size=snakemake.params.patch_size,
     dark_shading=snakemake.params.dark_shading,
+    compute=snakemake.params.compute,
 )

@@ -124,6 +124,8 @@ class SyntheticNoiseSource:
         from expodiff.physics.noise import add_noise, sample_noise_params
 
         clean = torch.from_numpy(np.stack([augment(self.store[i], rng=rng)[0] for i in indices]))
+        if generator is not None:  # noise is made where the generator is (CPU: the same tensor)
+            clean = clean.to(generator.device)
         params = sample_noise_params(self.noise, self.camera, len(indices), K_range=self.K_range,
                                      ratio_range=self.ratio_range, generator=generator)
         x_t = add_noise(self.noise, clean, params, generator)

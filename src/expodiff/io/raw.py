@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import exifread
 import numpy as np
-import rawpy
 
+# rawpy, exifread and pidng are imported where a file is read or written: training and
+# evaluation on packed arrays (a GPU machine's bare image, say) need none of them
 from expodiff.errors import RawReadError
 from expodiff.io.atomic import atomic_path
 
@@ -67,6 +67,8 @@ def read_exif(path: str | os.PathLike, required: bool = True) -> tuple[float | N
     ``required=False``: a missing or unreadable value is None instead of an error (for callers
     that are given the ISO another way, or do not need it).
     """
+    import exifread
+
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -111,6 +113,8 @@ def read_raw(path: str | os.PathLike, require_exif: bool = True) -> RawFrame:
 
     ``require_exif=False``: a file without them still reads (``iso``/``exposure_time`` None).
     """
+    import rawpy
+
     path = Path(path)
     if not path.is_file():
         raise RawReadError(f"{path}: no such raw file")

@@ -17,21 +17,23 @@ from expodiff.schedulers.ddim import DDIMScheduler
 def ddim_loss(net, batch, scheduler: DDIMScheduler, generator) -> torch.Tensor:
     """ε-prediction loss of the conditional diffusion baseline at a random time step."""
     x0 = 2 * batch.clean - 1
-    noise = torch.randn(x0.shape, generator=generator)
-    t = torch.randint(0, scheduler.num_train_timesteps, (x0.shape[0],), generator=generator)
+    # drawn on the batch's device (with a generator there: a CPU generator on the CPU, as before)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    t = torch.randint(0, scheduler.num_train_timesteps, (x0.shape[0],), generator=generator, device=x0.device)
     net_in = torch.cat([scheduler.add_noise(x0, noise, t), 2 * batch.x_t - 1], dim=1)
     return F.mse_loss(net(net_in, t), noise)
 
 
 @torch.no_grad()
 def ddim_sample(net: nn.Module, x_t: torch.Tensor, n_steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """From pure noise to a clean image in ``n_steps`` (η = 0), conditioned on X_T."""
+    """From pure noise to a clean image in ``n_steps`` (η = 0), conditioned on X_T, on X_T's
+    device (``generator`` must be there too)."""
     scheduler = DDIMScheduler()
     scheduler.set_timesteps(n_steps)
     cond = 2 * x_t - 1
-    sample = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)
+    sample = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
     for i, t in enumerate(scheduler.timesteps):
-        eps = net(torch.cat([sample, cond], dim=1), t.expand(x_t.shape[0]))
+        eps = net(torch.cat([sample, cond], dim=1), t.to(x_t.device).expand(x_t.shape[0]))
         sample = scheduler.step(eps, i, sample).prev_sample
     return ((sample + 1) / 2).clamp(0, 1)
 

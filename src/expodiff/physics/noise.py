@@ -1,7 +1,9 @@
 """Synthetic sensor noise in torch (protocol §3): the P+G and the ELD (P+G+r+u) models.
 
 Everything is batched over the first dimension and runs on the input's device, so noise
-synthesis happens on the training device and never waits on the CPU. Signals are in DN of the
+synthesis happens on the training device and never waits on the CPU: the random draws are made
+on the generator's device (a CUDA generator on CUDA, ``expodiff.device.generator``), so on the
+CPU they are exactly the CPU generator's draws, and on CUDA they are CUDA's (other streams). Signals are in DN of the
 original's fixed scale ``DN_SCALE`` (16383 − 800 = 15583), which the original uses as its
 "saturation level" throughout; it is kept so that K and the σ's mean what they meant there.
 
@@ -76,7 +78,8 @@ def poisson(rate: torch.Tensor, generator: torch.Generator | None = None) -> tor
     torch's CPU Poisson sampler runs on one thread and dominates noise synthesis, so a large
     sample is cut into fixed chunks, each seeded from ``generator`` and drawn on a thread pool.
     The chunking does not depend on the thread count, so results are reproducible anywhere.
-    On a GPU the one kernel is already parallel.
+    On a GPU the one kernel is already parallel: ``torch.poisson`` with the CUDA generator
+    (the thread pool is for CPU tensors only).
     """
     flat = rate.detach().reshape(-1)
     if rate.device.type != "cpu" or flat.numel() <= POISSON_CHUNK:
@@ -96,9 +99,17 @@ def _noise_model(model: str) -> str:
     raise ConfigError(f"unknown noise model {model!r}; known: {', '.join([*NOISE_MODELS.values(), *NOISE_MODELS])}")
 
 
+def _draw_device(generator: torch.Generator | None, fallback=None) -> torch.device:
+    """Where draws from ``generator`` are made: its device (CPU generators: the CPU), or
+    ``fallback`` (default CPU) without one."""
+    if generator is not None:
+        return generator.device
+    return torch.device(fallback) if fallback is not None else torch.device("cpu")
+
+
 def _log_linear(line: dict, log_k: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """σ with log σ ~ N(slope·log K + bias, sigma²): a camera profile line with its scatter."""
-    z = torch.randn(log_k.shape, generator=generator, dtype=log_k.dtype)
+    z = torch.randn(log_k.shape, generator=generator, dtype=log_k.dtype, device=log_k.device)
     return torch.exp(profile_log_sigma(line, log_k) + line["sigma"] * z)
 
 
@@ -114,10 +125,11 @@ def sample_noise_params(
 ) -> NoiseParams:
     """Per-sample parameters as the original draws them (protocol §3): log K ~ U(log Kmin, log Kmax),
     each σ from its Profile-1 line at log K with Gaussian scatter, λ uniformly from G_shape,
-    r ~ U(ratio_range). A given ``K`` is used as is and the σ's are drawn at it."""
+    r ~ U(ratio_range). A given ``K`` is used as is and the σ's are drawn at it. The parameters
+    are on the generator's device (the CPU without one)."""
     model = _noise_model(model)
     profile = camera["Profile-1"]
-    f64 = dict(dtype=torch.float64)
+    f64 = dict(dtype=torch.float64, device=_draw_device(generator))
     log_k = math.log(K_range[0]) + torch.rand(batch, generator=generator, **f64) * math.log(K_range[1] / K_range[0])
     if K is not None:
         if not K > 0:
@@ -132,7 +144,7 @@ def sample_noise_params(
         sigma_r = _log_linear(profile["R_scale"], log_k, generator)
         sigma_tl = _log_linear(profile["G_scale"], log_k, generator)
         shapes = torch.tensor(camera["G_shape"], **f64)
-        lam = shapes[torch.randint(len(shapes), (batch,), generator=generator)]
+        lam = shapes[torch.randint(len(shapes), (batch,), generator=generator, device=shapes.device)]
     f32 = lambda t: t.to(torch.float32)  # noqa: E731
     return NoiseParams(K=f32(torch.exp(log_k)), ratio=f32(ratio), sigma_g=f32(sigma_g),
                        sigma_r=f32(sigma_r), sigma_tl=f32(sigma_tl), lam=f32(lam))
@@ -144,7 +156,8 @@ def tukey_lambda(shape, lam: torch.Tensor, generator=None, device=None, dtype=to
     ``shape`` is (B, ...) and ``lam`` holds one shape per sample (B,).
     """
     eps = torch.finfo(torch.float32).eps
-    u = torch.rand(shape, generator=generator, dtype=torch.float32).clamp_(eps, 1 - eps)
+    u = torch.rand(shape, generator=generator, dtype=torch.float32, device=_draw_device(generator, device))
+    u = u.clamp_(eps, 1 - eps)
     out = torch.empty_like(u)
     for b, lam_b in enumerate(lam.reshape(-1).tolist()):
         if abs(lam_b) < 1e-6:
@@ -176,14 +189,15 @@ def add_noise(model: str, clean: torch.Tensor, params: NoiseParams, generator: t
     model = _noise_model(model)
     view = lambda t: t.to(clean).view(-1, 1, 1, 1)  # noqa: E731
     K, ratio = view(params.K), view(params.ratio)
-    randn = lambda *shape: torch.randn(shape, generator=generator, dtype=clean.dtype).to(clean.device)  # noqa: E731
+    at = _draw_device(generator, clean.device)  # the CPU for a CPU generator, as before
+    randn = lambda *shape: torch.randn(shape, generator=generator, dtype=clean.dtype, device=at).to(clean.device)  # noqa: E731
     signal = clean * DN_SCALE / ratio
     b, c, h, w = clean.shape
     draw = lambda rate: poisson(rate, generator)  # noqa: E731
     if model == "P+g":
         noisy = shot_noise(signal, K, draw) + view(params.sigma_g) * randn(b, c, h, w)
     else:
-        u = torch.rand(clean.shape, generator=generator, dtype=clean.dtype).to(clean.device) - 0.5
+        u = torch.rand(clean.shape, generator=generator, dtype=clean.dtype, device=at).to(clean.device) - 0.5
         noisy = shot_noise(quantise(signal, u), K, draw)
         rows = randn(b, 2, h, 1)[:, [0, 0, 1, 1]]  # mosaic rows 2j (R, G1) and 2j+1 (B, G2)
         noisy += view(params.sigma_r) * rows

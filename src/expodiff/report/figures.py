@@ -65,6 +65,7 @@ def scene_grids(
     seed: int,
     out_dir,
     padding: str = "original",
+    compute=None,
 ) -> pd.DataFrame:
     """One PNG per scene of ``eval_dir`` at ``ratio`` in ``out_dir`` (``{scene}.png``), plus ``psnr.csv``.
 
@@ -75,14 +76,19 @@ def scene_grids(
     one row per input. Every panel of a row is rendered with the ground truth's grey-world white
     balance. PSNR is on the packed raw image as the evaluation measures it (oracle correction if
     ``oracle``; the input X_T uncorrected). Returns the PSNR table (``psnr.csv``).
+    ``compute``: where the networks run (config ``compute``; None: CPU fp32), as in the evaluation.
     """
+    from expodiff.device import compute_settings
+
+    compute = compute_settings(compute)
     from expodiff.checkpoint import load_model
     from expodiff.data.eval_sets import read_eval_index
     from expodiff.methods import MethodSpec
 
     # panel → (variant, network, spec)
     nets = {
-        panel: (variant, *load_model(path, MethodSpec.from_variant(variant), f"variants.{variant['name']}"))
+        panel: (variant, *load_model(path, MethodSpec.from_variant(variant), f"variants.{variant['name']}",
+                                     device=compute.device))
         for panel, variant, path in (("baseline", baseline, baseline_checkpoint), ("ours", ours, ours_checkpoint))
     }
     camera = json.loads(Path(camera_json).read_text())
@@ -94,7 +100,7 @@ def scene_grids(
     records = []
     with atomic_dir(out_dir, marker="psnr.csv") as tmp:
         for scene, rows in index.groupby("scene", sort=False):
-            panels = [_scene_row(rec, nets, camera, n_steps, oracle, seed, padding)
+            panels = [_scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute)
                       for rec in rows.itertuples()]  # fmt: skip
             _save_grid(tmp / f"{scene_file_name(scene)}.png", panels, f"scene {scene}, ×{int(ratio)}")
             records += [r for _, _, row in panels for r in row]
@@ -103,14 +109,13 @@ def scene_grids(
     return table
 
 
-def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding):
+def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute):
     """(input file, [(title, sRGB image)], PSNR records) of one evaluation image."""
     import torch
 
     from expodiff.inference import amplify, enhance
     from expodiff.metrics import psnr_ssim
     from expodiff.physics.noise import k_from_iso
-    from expodiff.seeds import generator
 
     x_short, gt = np.load(rec.input_npy), np.load(rec.gt_npy)
     ratio, K = int(rec.ratio), k_from_iso(float(rec.iso), camera)
@@ -121,7 +126,8 @@ def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding):
     for panel, (variant, net, spec) in nets.items():
         n = max(spec.impl.run_steps([n_steps]))  # a one-step method (the baseline) runs once
         preds = enhance(net, spec, x_short, ratio, K, n, gt=gt if oracle else None,
-                        generator=generator(run_seed(seed, rec.row, n)), padding=padding)  # fmt: skip
+                        generator=compute.generator(run_seed(seed, rec.row, n)), padding=padding,
+                        compute=compute)  # fmt: skip
         for step, pred in zip(spec.impl.step_labels(n, preds), preds):
             title = f"{panel}, step {step}/{n}" if len(preds) > 1 else f"{panel} ({variant['name']})"
             shown.append((panel, n, step, title, pred))
