@@ -84,7 +84,7 @@ def split_batch(source, indices, rng, generator, device, timer):
 
     if not isinstance(source, SyntheticNoiseSource):
         with timer("data"):
-            b = source.batch(indices, rng, seeds.generator(0))
+            b = source.batch(indices, rng, torch.Generator().manual_seed(0))  # real pairs: made on the CPU
             b = replace(b, **{f.name: getattr(b, f.name).to(device) for f in fields(b)})
         timer.add("noise", 0.0)
         return b

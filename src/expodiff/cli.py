@@ -170,7 +170,7 @@ def cmd_denoise(args) -> None:
         gt, _ = _load_input(args.gt, "--gt", require_exif=False)
         if gt.shape != x_short.shape:
             raise ConfigError(f"--gt {args.gt} has shape {gt.shape}, --input has {x_short.shape}")
-    generator = compute.generator(args.seed)  # on the CPU: expodiff.seeds.generator(seed)
+    generator = compute.generator(args.seed)
     try:
         preds = enhance(net, spec, x_short, args.ratio, K, args.steps, gt=gt, generator=generator, padding=args.padding,
                         compute=compute)

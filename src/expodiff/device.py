@@ -101,7 +101,7 @@ def network_autocast(device: torch.device, precision: str = "fp32"):
 
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch generator on ``device`` seeded with ``seed``. On the CPU it is exactly
-    ``torch.Generator().manual_seed(seed)`` (``expodiff.seeds.generator``); on CUDA a CUDA
+    ``torch.Generator().manual_seed(seed)``; on CUDA a CUDA
     generator with the same seed, whose streams differ from the CPU's."""
     device = torch.device(device)
     if device.type == "cpu":

@@ -74,7 +74,7 @@ def evaluate_variant(
         gt = np.load(rec.gt_npy)
         K = k_from_iso(float(rec.iso), camera)
         for n in steps:
-            generator = compute.generator(seeds.evaluation_seed(seed, i, n))  # CPU: seeds.generator
+            generator = compute.generator(seeds.evaluation_seed(seed, i, n))
             preds = enhance(net, spec, x_short, int(rec.ratio), K, n, gt=gt if oracle else None,
                             generator=generator, padding=padding, compute=compute)
             # ours: the prediction after each network evaluation; baseline and DDIM make one

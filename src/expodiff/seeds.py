@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import torch
 
 STRIDE = 1_000_003  # a prime: runs of different seeds do not share derived seeds in practice
 IMAGE_STRIDE = 101  # evaluation: images apart, so the step counts (≤ 100) of one image never collide
@@ -31,11 +30,6 @@ def training_seed(seed: int, it: int) -> int:
 def evaluation_seed(seed: int, image: int, n_steps: int) -> int:
     """Evaluation of image ``image`` (its row in the evaluation index) with ``n_steps`` steps."""
     return derive_seed(seed, int(image) * IMAGE_STRIDE + int(n_steps))
-
-
-def generator(seed: int) -> torch.Generator:
-    """A CPU torch generator seeded with ``seed`` (a derived seed)."""
-    return torch.Generator().manual_seed(int(seed))
 
 
 def training_rng(seed: int, it: int) -> random.Random:

@@ -174,7 +174,7 @@ def train_variant(
                 group["lr"] = lr
             order = seeds.epoch_order(seed, epoch, len(store))
             rng = seeds.batch_rng(seed, epoch, pos)
-            generator = compute.generator(seeds.training_seed(seed, it))  # CPU: seeds.generator
+            generator = compute.generator(seeds.training_seed(seed, it))
             data = store.batch(order[pos * batch : (pos + 1) * batch], rng, generator)
             if compute.device.type != "cpu":  # real pairs are made on the CPU; synthetic noise on the device
                 data = replace(data, **{f.name: getattr(data, f.name).to(compute.device) for f in fields(data)})

@@ -11,11 +11,11 @@ from expodiff.methods.base import Method, MethodSpec, Style
 
 def baseline_forward(net: nn.Module, spec: MethodSpec, x_t: torch.Tensor) -> torch.Tensor:
     """Feed-forward: one pass on X_T, clipped to [0, 1]. The UNet's output is the image; NAFNet
-    adds X_T back first (global residual, ``BASELINE_ADDS_INPUT``), as the original's NAFNet does."""
-    from expodiff.nets import BASELINE_ADDS_INPUT
+    adds X_T back first (global residual, ``nets.baseline_adds_input``), as the original's NAFNet does."""
+    from expodiff.nets import baseline_adds_input
 
     out = net(x_t)  # (B, 4, H, W)
-    if spec.backbone in BASELINE_ADDS_INPUT:
+    if baseline_adds_input(spec.backbone):
         out = out + x_t
     return out.clamp(0, 1)
 

@@ -4,7 +4,7 @@ A backbone module (``nets/unet.py``, ``nets/nafnet.py``, …) registers a builde
 ``@register_backbone(name, ...)``; this package imports every module in it, so a new backbone is one
 new module here plus its name in the config. ``build_net`` builds one by name (an unknown name is an
 error), ``backbone_module`` names the file it lives in (the workflow's per-network sources), and
-``BASELINE_ADDS_INPUT`` lists the backbones whose feed-forward baseline adds its input back.
+``baseline_adds_input`` says whether a backbone's feed-forward baseline adds its input back.
 """
 
 from __future__ import annotations
@@ -70,19 +70,3 @@ def baseline_adds_input(name: str) -> bool:
 # import every module of this package, so that each registers its backbones
 for _info in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_info.name}")
-
-
-class _BaselineAddsInput:
-    """Live view of the registry: ``name in BASELINE_ADDS_INPUT`` (kept for older callers)."""
-
-    def __contains__(self, name: object) -> bool:
-        return name in BACKBONES and BACKBONES[name].baseline_adds_input
-
-    def __iter__(self):
-        return iter(sorted(n for n, b in BACKBONES.items() if b.baseline_adds_input))
-
-    def __repr__(self) -> str:
-        return f"BASELINE_ADDS_INPUT({', '.join(self)})"
-
-
-BASELINE_ADDS_INPUT = _BaselineAddsInput()

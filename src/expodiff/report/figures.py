@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import atomic_dir, atomic_path
 from expodiff.report.render import packed_to_srgb
+from expodiff.seeds import evaluation_seed
 
 # scene_grids runs the networks: its torch-side imports are inside it, so the training curves
 # and runtime figures need only numpy, pandas and matplotlib (envs/report.yaml)
@@ -42,14 +43,6 @@ def grey_world_wb(packed: np.ndarray) -> tuple[float, float, float]:
 def scene_file_name(scene: str) -> str:
     """A scene id as a file name stem (letters, digits, '-', '_', '.')."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(scene))
-
-
-def run_seed(seed: int, row: int, n_steps: int) -> int:
-    """The generator seed of index row ``row`` at ``n_steps``, as ``expodiff.evaluate`` draws it,
-    so the grid's predictions (and PSNRs) are those of the evaluation."""
-    from expodiff.seeds import evaluation_seed
-
-    return evaluation_seed(seed, row, n_steps)
 
 
 def scene_grids(
@@ -126,7 +119,7 @@ def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute):
     for panel, (variant, net, spec) in nets.items():
         n = max(spec.impl.run_steps([n_steps]))  # a one-step method (the baseline) runs once
         preds = enhance(net, spec, x_short, ratio, K, n, gt=gt if oracle else None,
-                        generator=compute.generator(run_seed(seed, rec.row, n)), padding=padding,
+                        generator=compute.generator(evaluation_seed(seed, rec.row, n)), padding=padding,
                         compute=compute)  # fmt: skip
         for step, pred in zip(spec.impl.step_labels(n, preds), preds):
             title = f"{panel}, step {step}/{n}" if len(preds) > 1 else f"{panel} ({variant['name']})"
