@@ -13,8 +13,12 @@ On a CUDA machine with only torch, numpy, scipy, scikit-image, pandas and tqdm i
 4. full-frame inference at the ELD size (4×1424×2128 packed, one network evaluation): time and
    peak GPU memory, fp32 and bf16, and the largest |fp32 − bf16| of the outputs (same weights:
    seeded random ones, not a trained network);
-5. the paper config's GPU-hours at the measured it/s (``expodiff.plan.plan(["config.yaml"],
-   its=...)``; needs pyyaml and jsonschema, else recorded as not computed).
+5. ``--speed-iterations`` (20) iterations of every backbone × method of the paper's variants
+   (unet, naf1, naf2 × baseline, ours; unet/ddim) at 512² in fp32 and bf16: the ``speeds``
+   records that ``expodiff plan --speeds`` reads;
+6. the paper config's GPU-hours per precision from those speeds (``expodiff.plan.plan(
+   ["config.yaml"], speeds=..., precision=...)``; needs pyyaml and jsonschema, else recorded
+   as not computed).
 
 Writes one JSON (``--out``) and prints a table. Without CUDA it says that the GPU figures cannot
 be measured here, runs a tiny CPU smoke pass (as ``--device cpu --smoke``: a few iterations at
@@ -107,16 +111,32 @@ def inference(device, frame, precisions=("fp32", "bf16")) -> dict:
     return out
 
 
-def gpu_hours(its: float) -> dict:
+NETWORKS = (("unet", "baseline"), ("unet", "ours"), ("unet", "ddim"), ("naf1", "baseline"), ("naf1", "ours"),
+            ("naf2", "baseline"), ("naf2", "ours"))  # the paper config's backbone × method pairs
+
+
+def speeds(device, size, iterations, precisions=("fp32", "bf16"), networks=NETWORKS) -> list[dict]:
+    """One speed record per network and precision (what ``expodiff plan --speeds`` reads)."""
+    out = []
+    for backbone, method in networks:
+        for precision in precisions:
+            r = train_step.measure(str(device), size, method, backbone, "pg", precision, iterations,
+                                   warmup=1 if iterations < 5 else 3, print_rows=False)
+            out.append({k: r[k] for k in ("backbone", "method", "precision", "size", "batch_size",
+                                          "iterations_per_s", "ratio")})
+    return out
+
+
+def gpu_hours(speeds_json: Path, precision: str) -> dict:
     try:
         from expodiff.plan import plan
 
-        text = plan([str(REPO / "config.yaml")], its=its)
+        text = plan([str(REPO / "config.yaml")], speeds=[speeds_json], precision=precision)
     except Exception as err:  # pyyaml/jsonschema missing, say
-        return {"its": its, "total_gpu_hours": None, "error": f"{type(err).__name__}: {err}",
-                "hint": f"elsewhere: expodiff plan --its {its:.3g} (see docs/PERFORMANCE.md)"}
+        return {"total_gpu_hours": None, "error": f"{type(err).__name__}: {err}",
+                "hint": f"elsewhere: expodiff plan config.yaml --speeds {speeds_json} --precision {precision}"}
     total = next((line.split(":", 1)[1].split()[0] for line in text.splitlines() if "total GPU-hours" in line), None)
-    return {"its": its, "total_gpu_hours": None if total is None else float(total), "plan": text}
+    return {"total_gpu_hours": None if total is None else float(total), "plan": text}
 
 
 def main(argv=None) -> int:
@@ -125,6 +145,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="a tiny pass (a few iterations at 64², a small frame)")
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--speed-iterations", type=int, default=20, help="iterations per network for the speeds")
     ap.add_argument("--pytest-timeout", type=int, default=180, help="seconds for pytest -m gpu")
     ap.add_argument("--out", default=str(REPO / "benchmarks/out/gpu_check.json"))
     args = ap.parse_args(argv)
@@ -148,11 +169,14 @@ def main(argv=None) -> int:
         result["train"][precision] = {k: r[k] for k in ("size", "batch_size", "iterations", "mean_s",
                                                         "iterations_per_s", "ratio")}
     result["inference"] = inference(device, frame)
-    result["gpu_hours"] = {p: gpu_hours(result["train"][p]["iterations_per_s"]) for p in ("fp32", "bf16")}
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-
+    result["speeds"] = speeds(device, size, 1 if smoke else args.speed_iterations,
+                              networks=NETWORKS[:2] if smoke else NETWORKS)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))  # the speeds, for the planner (rewritten below)
+    result["gpu_hours"] = {p: gpu_hours(out, p) for p in ("fp32", "bf16")}
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+
     out.write_text(json.dumps(result, indent=1))
 
     print(f"device {result['device']} {result['gpu'] or ''} ({'smoke pass' if smoke else 'measured'}); torch {torch.__version__}")
@@ -169,6 +193,9 @@ def main(argv=None) -> int:
         print(f"  {p:<9} " + " ".join(f"{m[k] * 1e3:9.1f}" for k in train_step.PARTS)
               + f" {m['iteration'] * 1e3:10.1f} {m['bare'] * 1e3:9.1f} {r['iterations_per_s']:7.2f} {r['ratio']:6.2f} "
               + (f"{hours:9.1f}" if hours is not None else f"{'n/a':>9}"))
+    print(f"\nspeeds at {size}² (it/s; `expodiff plan config.yaml --speeds {out}`):")
+    for r in result["speeds"]:
+        print(f"  {r['backbone']:<5} {r['method']:<9} {r['precision']:<5} {r['iterations_per_s']:8.2f}  ratio {r['ratio']:.2f}")
     inf = result["inference"]
     print(f"\ninference, one network evaluation on {'×'.join(map(str, inf['shape'][1:]))}:")
     for p in ("fp32", "bf16"):

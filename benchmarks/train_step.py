@@ -74,27 +74,16 @@ def write_patch_store(directory: Path, count: int, size: int, seed: int = 0) -> 
 
 
 def split_batch(source, indices, rng, generator, device, timer):
-    """``source.batch`` for a synthetic-noise source, as its two parts, each timed: the clean
-    patches read, augmented and moved to the device (data), and the noise made there (noise).
-    Other sources (real pairs, made on the CPU): the whole batch counts as data."""
-    from dataclasses import fields, replace
+    """``source.batch`` in its two parts (``expodiff.data.sources.Source``), each timed: what
+    ``load`` makes on the CPU (reading, crops, flips: in DataLoader workers in a training with
+    compute.data_workers > 0) moved to the device (data), and what ``finish`` makes there from
+    the torch generator (noise; real pairs: nothing left but the copy)."""
+    from expodiff.data.sources import to_device
 
-    from expodiff.data.sources import SyntheticNoiseSource, TrainBatch, augment
-    from expodiff.physics.noise import add_noise, sample_noise_params
-
-    if not isinstance(source, SyntheticNoiseSource):
-        with timer("data"):
-            b = source.batch(indices, rng, torch.Generator().manual_seed(0))  # real pairs: made on the CPU
-            b = replace(b, **{f.name: getattr(b, f.name).to(device) for f in fields(b)})
-        timer.add("noise", 0.0)
-        return b
     with timer("data"):
-        clean = torch.from_numpy(np.stack([augment(source.store[i], rng=rng)[0] for i in indices])).to(device)
+        loaded = to_device(source.load(indices, rng), device)
     with timer("noise"):
-        params = sample_noise_params(source.noise, source.camera, len(indices), K_range=source.K_range,
-                                     ratio_range=source.ratio_range, generator=generator)
-        x_t = add_noise(source.noise, clean, params, generator)
-    return TrainBatch(clean, x_t, params.ratio.to(device), params.K.to(device))
+        return source.finish(loaded, generator)
 
 
 class Timer:
@@ -201,6 +190,8 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     ap.add_argument("--concat-origin", action="store_true")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--json", default=None, metavar="OUT",
+                    help="also write the result (a speed record that `expodiff plan --speeds` reads) to OUT")
     args = ap.parse_args(argv)
     if args.iterations < 1:
         ap.error("--iterations must be at least 1")
@@ -210,6 +201,9 @@ def main(argv=None) -> None:
     print("mean  " + " ".join(f"{m[p] * 1e3:9.1f}" for p in PARTS) + f" {m['iteration'] * 1e3:10.1f} {m['bare'] * 1e3:9.1f}")
     print("share of the iteration: " + ", ".join(f"{p} {m[p] / m['iteration']:.1%}" for p in PARTS)
           + f"; {result['iterations_per_s']:.3g} it/s")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
     print(f"iteration/bare ratio: {result['ratio']:.2f}")
 
 

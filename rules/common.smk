@@ -57,6 +57,8 @@ except ImportError:
         "(make venv; .venv/bin/snakemake ...) or `pip install -e .` into snakemake's environment"
     )
 from expodiff.config import config_errors, is_camera_path
+from expodiff.recipes import eval_padding, training_settings
+import expodiff.config
 from expodiff.data.sources import DARK_SHADING, PAIR_STORE, PATCH_STORE, data_kind
 
 ##### config cross-checks the schema cannot express #####
@@ -326,8 +328,19 @@ def get_bundled_camera_file(wildcards):
 
 
 def get_variant(wildcards):
-    """Config entry of a variant plus its name, as the library takes it."""
-    return {"name": wildcards.variant, **config["variants"][wildcards.variant]}
+    """Config entry of a variant plus its name, as the library takes it (without its recipe:
+    get_training_settings, get_eval_padding)."""
+    return expodiff.config.get_variant(config, wildcards.variant)
+
+
+def get_training_settings(wildcards):
+    """The variant's training settings: `training` merged with its recipe (expodiff.recipes)."""
+    return training_settings(config, wildcards.variant)
+
+
+def get_eval_padding(wildcards):
+    """The reflect padding of the variant's evaluations (its recipe's eval_padding)."""
+    return eval_padding(config, wildcards.variant)
 
 
 def get_eval_steps(wildcards):

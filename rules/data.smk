@@ -134,6 +134,12 @@ rule pair_store:
     params:
         root=lambda w: get_raw_root("sid"),
         out_dir=lambda w, output: output.store,
+        selection=config["paired"]["selection"],
+        crops=config["paired"]["crops"],
+        crop_hw=config["patches"]["crop"],
+        patch_size=config["patches"]["size"],
+        # the real SID: the shot-00 selection must be the original's 280 pairs
+        real=config["data"]["source"] == "real",
     script:
         "../workflow/scripts/pair_store.py"
 

@@ -22,8 +22,10 @@ rule evaluate:
     params:
         variant=get_variant,
         steps=get_eval_steps,
-        oracle=config["evaluation"]["oracle_correction"],
+        protocols=config["evaluation"]["protocols"],
+        eld_ratio=config["evaluation"]["eld_ratio"],
         seed=config["evaluation"]["seed"],
+        padding=get_eval_padding,
         dark_shading=lambda w, input: input.get("dark_shading"),
         compute=config["compute"],
     script:

@@ -33,6 +33,7 @@ rule table:
     params:
         table=get_table_config,
         variants=get_table_variants,
+        protocols=config["evaluation"]["protocols"],
     script:
         "../workflow/scripts/table.py"
 
@@ -66,6 +67,7 @@ rule step_plot:
     params:
         ratio=config["step_plot"]["ratio"],
         steps=config["step_plot"]["steps"],
+        protocols=config["evaluation"]["protocols"],
     script:
         "../workflow/scripts/step_plot.py"
 
@@ -105,6 +107,7 @@ rule variant_table:
         table=lambda w: config["variant_tables"][w.vtable],
         variants=get_active_variants(),
         variant_cfgs={v: config["variants"][v] for v in get_active_variants()},
+        protocols=config["evaluation"]["protocols"],
     script:
         "../workflow/scripts/variant_table.py"
 
@@ -214,8 +217,15 @@ rule scene_grids:
         ours=get_step_plot_variant("variant"),
         ratio=config["step_plot"]["ratio"],
         n_steps=max(config["step_plot"]["steps"]),
-        oracle=config["evaluation"]["oracle_correction"],
+        # the grids show one protocol: the paper's oracle one when it is configured
+        oracle="oracle" in config["evaluation"]["protocols"],
         seed=config["evaluation"]["seed"],
+        eld_ratio=config["evaluation"]["eld_ratio"],
+        # each network as its evaluation pads it (its recipe's eval_padding)
+        padding={
+            "baseline": eval_padding(config, config["step_plot"]["baseline"]),
+            "ours": eval_padding(config, config["step_plot"]["variant"]),
+        },
         compute=config["compute"],
     script:
         "../workflow/scripts/scene_grids.py"

@@ -77,7 +77,7 @@ rule train:
         gpu=1,
     params:
         variant=get_variant,
-        training=config["training"],
+        training=get_training_settings,
         save_every=config["training"]["save_every"],
         patches_dir=get_train_store_dir,
         patch_size=config["patches"]["size"],

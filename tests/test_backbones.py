@@ -93,6 +93,6 @@ def test_toy_backbone_trains_and_evaluates(toy, tiny_data, tmp_path, method):
     assert state["netG"]["body.0.weight"].shape[1] == MethodSpec(toy, method).in_channels
 
     eval_set = pack_eval_set(sid_eval_pairs(tiny_data / "SID", ["10185"], [100]), tmp_path / "sid", crop=16)
-    summary = evaluate_variant(final, eval_set, variant, [1, 2], True, 2018, CAMERA, tmp_path / "per_image.csv",
+    summary = evaluate_variant(final, eval_set, variant, [1, 2], ["oracle"], 2018, CAMERA, tmp_path / "per_image.csv",
                                tmp_path / "summary.csv")
     assert len(summary) > 0 and np.isfinite(summary["psnr"]).all()

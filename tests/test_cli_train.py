@@ -16,20 +16,23 @@ import pytest
 import yaml
 
 from expodiff.cli import main
-from expodiff.config import load_config
+from expodiff.config import get_variant, load_config
 from expodiff.data.pairs import build_pair_store
 from expodiff.data.pmn import fit_dark_shading
 from expodiff.data.sid import sid_train_pairs
 from expodiff.data.sources import DARK_SHADING, DATA_KINDS, STORES, data_kind
 from expodiff.physics.camera import export_camera_params
 from expodiff.physics.noise import NOISE_MODELS
+from expodiff.recipes import training_settings
 from expodiff.train import train_variant
 
 REPO = Path(__file__).resolve().parents[1]
 PAIR_DIR = STORES["pairs"].path
+ONE_EPOCH = {"epochs": 1, "lr_schedule": [[1, 5.0e-5]], "checkpoint_epochs": [1]}
 TINY = {  # one epoch of the tiny data's pairs, 16 × 16 crops (patches.size must divide the crop)
     "patches": {"size": 16, "crop": [32, 32]},
-    "training": {"epochs": 1, "lr_schedule": [[1, 5.0e-5]], "checkpoint_epochs": [1], "save_every": 2},
+    "training": {"save_every": 2},
+    "recipes": {"exposurediffusion": ONE_EPOCH, "eld": ONE_EPOCH},  # the recipes of the variants trained here
     "compute": {"device": "cpu"},  # byte-identical to the in-process run on any machine
 }
 
@@ -57,8 +60,8 @@ def train_as_the_rule(run: Path, name: str, out: Path) -> Path:
     config = load_config(configs(run))
     kind = data_kind(config["variants"][name]["data"])
     return train_variant(
-        variant={"name": name, **config["variants"][name]},
-        training=config["training"],
+        variant=get_variant(config, name),
+        training=training_settings(config, name),
         patches_dir=run / kind.store.path,
         camera_json=run / "results/cameras" / f"{config['camera']}.json",
         out_dir=out,

@@ -56,7 +56,7 @@ def row(table: str, i: int, **fields) -> dict:
     return {"tables": {table: {"rows": rows}}}
 
 
-UNET_BASELINE = {"backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False}
+UNET_BASELINE = {"backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False, "recipe": "eld"}
 VARIANT_TABLE = {"caption": "x", "dataset": "eld", "ratios": [100], "steps": 3}
 
 # case: (overlay of the paper config, a message config_errors must then give)
@@ -107,10 +107,21 @@ BAD = {
     "camera": ({"camera": "NoSuchCamera"}, r"^camera: no bundled parameters for 'NoSuchCamera'"),
     "dataset camera": ({"evaluation": {"datasets": {"eld": {"camera": "NoSuchCamera"}}}},
                        r"^evaluation\.datasets\.eld\.camera: no bundled parameters for 'NoSuchCamera'"),
+    "protocol": ({"evaluation": {"protocols": ["oracle", "ideal"]}},
+                 r"^evaluation\.protocols: unknown protocol 'ideal'; known: oracle, gt-free$"),
+    "eld ratio": ({"evaluation": {"eld_ratio": "floor"}},
+                  r"^evaluation\.eld_ratio: unknown mode 'floor'; choose one of original, rounded$"),
     "patch size": ({"patches": {"size": 48}},
                    r"^patches\.size: 48 does not divide patches\.crop \[1024, 2048\]"),
-    "checkpoint epochs": ({"training": {"epochs": 20, "checkpoint_epochs": [10, 20, 30, 40]}},
-                          r"^training\.checkpoint_epochs: \[30, 40\] beyond training\.epochs 20"),
+    "checkpoint epochs": ({"recipes": {"eld": {"epochs": 20, "checkpoint_epochs": [10, 20, 30, 40]}}},
+                          r"^recipes\.eld\.checkpoint_epochs: \[30, 40\] beyond recipes\.eld\.epochs 20"),
+    "unknown recipe": ({"variants": {"unet-pg-base": {"recipe": "elx"}}},
+                       r"^variants\.unet-pg-base\.recipe: unknown recipe 'elx'; config recipes: exposurediffusion, eld"),
+    "warm-up cosine misfit": ({"recipes": {"pmn": {"epochs": 18}}},
+                              r"^recipes\.pmn\.lr_schedule\.warmup_cosine: warmup_epochs 10 must be between 0 and "
+                              r"the period of 6 epochs"),
+    "recipe loss_on": ({"recipes": {"eld": {"loss_on": "sigmoid"}}},
+                       r"^recipes\.eld\.loss_on: 'sigmoid' is not one of clipped, raw$"),
 }  # fmt: skip
 
 
@@ -185,7 +196,7 @@ def bad_overlay(tmp_path: Path) -> Path:
     rows[0]["ours"] = "unet-pg-nope"
     return overlay(tmp_path, "bad", {"variants": {"unet-x": {**UNET_BASELINE, "data": "raw2raw"}},
                                      "tables": {"table4": {"rows": rows}}, "patches": {"size": 48},
-                                     "training": {"checkpoint_epochs": [100, 400]}})  # fmt: skip
+                                     "recipes": {"exposurediffusion": {"checkpoint_epochs": [100, 400]}}})  # fmt: skip
 
 
 def test_paper_and_demo_configs_pass():
@@ -202,8 +213,8 @@ def test_patch_size_must_divide_the_crop(tmp_path):
 
 
 def test_checkpoint_epochs_beyond_the_epochs_are_named(tmp_path):
-    bad = overlay(tmp_path, "bad", {"training": {"epochs": 20, "checkpoint_epochs": [10, 20, 30, 40]}})
-    with pytest.raises(ConfigError, match=r"training\.checkpoint_epochs: \[30, 40\] beyond training\.epochs 20"):
+    bad = overlay(tmp_path, "bad", {"recipes": {"eld": {"epochs": 20, "checkpoint_epochs": [10, 20, 30, 40]}}})
+    with pytest.raises(ConfigError, match=r"recipes\.eld\.checkpoint_epochs: \[30, 40\] beyond recipes\.eld\.epochs 20"):
         load_config([PAPER, bad])
 
 
@@ -232,7 +243,7 @@ def test_snakemake_and_the_cli_give_the_same_messages(tmp_path):
     assert "WorkflowError" in dry.out
     expected = messages(dry.out)
     assert [m.split(":")[0] for m in expected] == ["variants.unet-x.data", "tables.table4.rows[0].ours",
-                                                   "patches.size", "training.checkpoint_epochs"], dry.out  # fmt: skip
+                                                   "patches.size", "recipes.exposurediffusion.checkpoint_epochs"], dry.out  # fmt: skip
     assert "'raw2raw'" in expected[0] and "unet-pg-nope" in expected[1]
     configs = [str(work / "config.yaml"), str(bad)]
     runs = {

@@ -140,7 +140,8 @@ def test_state_to_cpu_keeps_a_cpu_state_as_it_is():
 
 def test_schema_has_the_compute_section(tmp_path):
     config = load_config([str(REPO / "config.yaml")])
-    assert config["compute"] == {"device": "auto", "precision": "fp32", "channels_last": False}
+    assert config["compute"] == {"device": "auto", "precision": "fp32", "channels_last": False, "data_workers": 4,
+                                 "tile_size": 0, "tile_overlap": 64}
     assert load_config([str(REPO / "config.yaml"), str(REPO / "configs/demo.yaml")])["compute"]["device"] == "cpu"
     overlay = tmp_path / "bad.yaml"
     overlay.write_text(yaml.safe_dump({"compute": {"precision": "fp16"}}))
@@ -175,7 +176,7 @@ def test_evaluate_and_enhance_on_cpu_explicitly_equal_the_default(eval_set, chec
     for method, steps in (("baseline", [1]), ("ours", [1, 2]), ("ddim", [2])):
         outs = []
         for name, compute in (("default", None), ("cpu", {"device": "cpu"})):
-            evaluate_variant(checkpoints[method], eval_set, variant(method), steps, True, 2018, CAMERA,
+            evaluate_variant(checkpoints[method], eval_set, variant(method), steps, ["oracle"], 2018, CAMERA,
                              tmp_path / f"{method}_{name}_per_image.csv", tmp_path / f"{method}_{name}.csv",
                              compute=compute)
             outs.append((tmp_path / f"{method}_{name}_per_image.csv").read_bytes())
@@ -228,7 +229,7 @@ def test_cuda_here_is_an_error_naming_the_flag_or_key(checkpoints, patches, tmp_
     with pytest.raises(ConfigError, match="compute.device 'cuda'"):
         train_variant(variant(), TRAINING, patches, CAMERA, tmp_path / "lib", compute={"device": "cuda"})
     with pytest.raises(ConfigError, match="compute.device 'cuda'"):
-        evaluate_variant(checkpoints["baseline"], tmp_path, variant(), [1], True, 0, CAMERA, tmp_path / "a.csv",
+        evaluate_variant(checkpoints["baseline"], tmp_path, variant(), [1], ["oracle"], 0, CAMERA, tmp_path / "a.csv",
                          tmp_path / "b.csv", compute={"device": "cuda"})
 
 
@@ -299,13 +300,13 @@ def test_train_and_evaluate_on_cuda(patches, eval_set, tmp_path, capsys, precisi
         assert all(t.device.type == "cpu" for t in state["netG"].values())
         assert np.isfinite(losses(out / "train_log.csv")).all()
         steps = [1, 2]
-        summary = evaluate_variant(final, eval_set, variant(method), steps, True, 2018, CAMERA,
+        summary = evaluate_variant(final, eval_set, variant(method), steps, ["oracle", "gt-free"], 2018, CAMERA,
                                    out / "per_image.csv", out / "summary.csv", compute={"device": "cuda",
                                                                                         "precision": precision})
         assert np.isfinite(summary["psnr"]).all()
         assert "peak GPU memory" in capsys.readouterr().err
         # the GPU-trained checkpoint evaluates on the CPU too
-        evaluate_variant(final, eval_set, variant(method), steps, True, 2018, CAMERA, out / "cpu_per_image.csv",
+        evaluate_variant(final, eval_set, variant(method), steps, ["oracle"], 2018, CAMERA, out / "cpu_per_image.csv",
                          out / "cpu_summary.csv")
 
 

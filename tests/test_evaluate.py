@@ -1,4 +1,8 @@
-"""Per-step evaluation on packed SID- and ELD-like sets from real DNG files."""
+"""Per-step evaluation on packed SID- and ELD-like sets from real DNG files, under the oracle
+and the GT-free protocol."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,11 +14,17 @@ from expodiff.checkpoint import save_checkpoint
 from expodiff.data.eld import eld_eval_pairs
 from expodiff.data.eval_sets import pack_eval_set
 from expodiff.data.sid import sid_eval_pairs
+from expodiff.checkpoint import load_network
+from expodiff.data.eval_sets import read_eval_index
 from expodiff.evaluate import PER_IMAGE_COLUMNS, evaluate_variant
+from expodiff.inference import enhance
 from expodiff.metrics import psnr_ssim
 from expodiff.methods import MethodSpec
+from expodiff.physics.noise import k_from_iso
+from expodiff.seeds import evaluation_seed
 
 CAMERA = "src/expodiff/resources/camera_params/SonyA7S2.json"
+BOTH = ["oracle", "gt-free"]
 
 
 @pytest.fixture(scope="module")
@@ -52,39 +62,65 @@ def test_metrics_follow_skimage_on_hwc_255():
 def test_per_step_rows_and_summary(eval_sets, checkpoints, tmp_path, dataset, ratios, n_images):
     variant = {"name": "unet-pg-ours", "backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False}
     per_image, summary_csv = tmp_path / "per_image.csv", tmp_path / "summary.csv"
-    summary = evaluate_variant(checkpoints["ours"], eval_sets[dataset], variant, [1, 2, 3], True, 2018, CAMERA,
+    summary = evaluate_variant(checkpoints["ours"], eval_sets[dataset], variant, [1, 2, 3], BOTH, 2018, CAMERA,
                                per_image, summary_csv)
     rows = pd.read_csv(per_image, dtype={"scene": str})
     assert list(rows.columns) == PER_IMAGE_COLUMNS
-    # every image, every run of n steps, every step of it: n_images × (1 + 2 + 3)
-    assert len(rows) == n_images * 6
+    # every image, protocol, run of n steps and step of it: n_images × 2 × (1 + 2 + 3)
+    assert len(rows) == n_images * 2 * 6
     assert sorted(rows.ratio.unique()) == ratios
     assert set(zip(rows.n_steps, rows.step)) == {(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3)}
     assert np.isfinite(rows.psnr).all() and rows.ssim.between(-1, 1).all()
     on_disk = pd.read_csv(summary_csv)
-    assert len(on_disk) == len(ratios) * 6 and (on_disk["count"] == n_images // len(ratios)).all()
-    mean = rows[(rows.ratio == ratios[0]) & (rows.n_steps == 3) & (rows.step == 3)].psnr.mean()
-    assert on_disk.query(f"ratio == {ratios[0]} and n_steps == 3 and step == 3").psnr.item() == pytest.approx(mean, abs=1e-5)
+    assert len(on_disk) == 2 * len(ratios) * 6 and (on_disk["count"] == n_images // len(ratios)).all()
+    assert list(on_disk["protocol"]) == ["oracle"] * (len(ratios) * 6) + ["gt-free"] * (len(ratios) * 6)
+    for protocol in BOTH:
+        mean = rows.query(f"protocol == '{protocol}' and ratio == {ratios[0]} and n_steps == 3 and step == 3").psnr.mean()
+        row = on_disk.query(f"protocol == '{protocol}' and ratio == {ratios[0]} and n_steps == 3 and step == 3")
+        assert row.psnr.item() == pytest.approx(mean, abs=1e-5)
     assert len(summary) == len(on_disk)
 
 
 def test_baseline_has_one_step_and_is_seed_free(eval_sets, checkpoints, tmp_path):
     variant = {"name": "unet-pg-base", "backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False}
-    a = evaluate_variant(checkpoints["baseline"], eval_sets["sid"], variant, [1, 2, 3, 4], True, 1, CAMERA,
+    a = evaluate_variant(checkpoints["baseline"], eval_sets["sid"], variant, [1, 2, 3, 4], BOTH, 1, CAMERA,
                          tmp_path / "a.csv", tmp_path / "as.csv")
-    b = evaluate_variant(checkpoints["baseline"], eval_sets["sid"], variant, [1, 2, 3, 4], True, 2, CAMERA,
+    b = evaluate_variant(checkpoints["baseline"], eval_sets["sid"], variant, [1, 2, 3, 4], BOTH, 2, CAMERA,
                          tmp_path / "b.csv", tmp_path / "bs.csv")
     assert set(a.n_steps) == {1} and set(a.step) == {1}
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_oracle_correction_changes_the_numbers(eval_sets, checkpoints, tmp_path):
-    variant = {"name": "v", "backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False}
-    with_oracle = evaluate_variant(checkpoints["ours"], eval_sets["sid"], variant, [1], True, 0, CAMERA,
-                                   tmp_path / "a.csv", tmp_path / "as.csv")
-    without = evaluate_variant(checkpoints["ours"], eval_sets["sid"], variant, [1], False, 0, CAMERA,
-                               tmp_path / "b.csv", tmp_path / "bs.csv")
-    assert not np.allclose(with_oracle.psnr, without.psnr)
+@pytest.mark.parametrize("method", ["ours", "baseline"])
+def test_gt_free_rows_are_enhance_without_ground_truth(eval_sets, checkpoints, tmp_path, one_thread, method):
+    """Both protocols in one evaluation: the GT-free rows are a direct ``enhance(..., gt=None)``
+    with the evaluation's seeds, they differ from the oracle rows, and the oracle rows are those
+    of an oracle-only evaluation, bit for bit (the same seeds for both protocols)."""
+    variant = {"name": "v", "backbone": "unet", "data": "pg", "method": method, "concat_origin": False}
+    steps = [1, 2] if method == "ours" else [1]
+    evaluate_variant(checkpoints[method], eval_sets["eld"], variant, steps, BOTH, 7, CAMERA,
+                     tmp_path / "both.csv", tmp_path / "both_summary.csv")
+    evaluate_variant(checkpoints[method], eval_sets["eld"], variant, steps, ["oracle"], 7, CAMERA,
+                     tmp_path / "oracle.csv", tmp_path / "oracle_summary.csv")
+    both = pd.read_csv(tmp_path / "both.csv", dtype={"scene": str})
+    oracle_only = pd.read_csv(tmp_path / "oracle.csv", dtype={"scene": str})
+    assert set(oracle_only["protocol"]) == {"oracle"}
+    oracle, free = (both[both.protocol == p].reset_index(drop=True) for p in BOTH)
+    pd.testing.assert_frame_equal(oracle, oracle_only, check_exact=True)
+    assert (np.abs(free.psnr - oracle.psnr) > 1e-3).all()
+
+    spec = MethodSpec.from_variant(variant)
+    net = load_network(checkpoints[method], spec, "variants.v")
+    camera = json.loads(Path(CAMERA).read_text())
+    expected = []
+    for i, rec in enumerate(read_eval_index(eval_sets["eld"]).itertuples()):
+        x_short, gt = np.load(rec.input_npy), np.load(rec.gt_npy)
+        for n in steps:
+            preds = enhance(net, spec, x_short, int(rec.ratio), k_from_iso(float(rec.iso), camera), n, gt=None,
+                            generator=torch.Generator().manual_seed(evaluation_seed(7, i, n)))
+            expected += [psnr_ssim(gt, pred) for pred in preds]
+    assert len(expected) == len(free)
+    np.testing.assert_allclose(free[["psnr", "ssim"]].to_numpy(), np.array(expected), atol=2e-6)  # CSV: 6 decimals
 
 
 @pytest.mark.parametrize("variant,steps_key,dark", [
@@ -96,6 +132,7 @@ def test_cli_evaluate_passes_what_the_rule_passes(monkeypatch, tmp_path, variant
     from expodiff import cli, evaluate
     from expodiff.config import load_config
     from expodiff.data import pmn
+    from expodiff.recipes import eval_padding
 
     got, fitted = {}, []
     monkeypatch.setattr(evaluate, "evaluate_variant", lambda *a, **kw: got.update(args=a, kw=kw) or pd.DataFrame())
@@ -106,6 +143,8 @@ def test_cli_evaluate_passes_what_the_rule_passes(monkeypatch, tmp_path, variant
     merged = load_config(config)
     expected_steps = merged["evaluation"][steps_key] if steps_key else [1]
     assert got["args"][3] == expected_steps
-    assert got["kw"]["padding"] == "original"
+    assert got["args"][4] == merged["evaluation"]["protocols"] == ["oracle", "gt-free"]
+    assert got["kw"]["eld_ratio"] == merged["evaluation"]["eld_ratio"] == "original"
+    assert got["kw"]["padding"] == eval_padding(merged, variant)  # the variant's recipe's
     assert (got["kw"]["dark_shading"] is not None) == dark
     assert fitted == ([merged["pmn"]["dark_frames"]] if dark else [])

@@ -11,7 +11,10 @@ LIBRARY = Path(__file__).resolve().parents[1] / "src" / "expodiff"
 # lowest first; a group may import itself and any group of a lower layer
 LAYERS = [
     {"errors", "seeds", "__init__"},
-    {"io", "gpu_slots", "device"},  # gpu_slots: standard library + errors only; device: torch + errors
+    # protocols: standard library + errors; tiling: torch + errors (device's inference option)
+    {"protocols", "tiling"},
+    # gpu_slots, recipes: standard library + errors only; device: torch + errors + tiling
+    {"io", "gpu_slots", "device", "recipes"},
     {"physics"},
     {"nets", "schedulers", "data"},
     {"methods"},

@@ -192,7 +192,7 @@ def test_a_fourth_method_trains_and_evaluates(refine, patches, eval_set, tmp_pat
     assert state["spec"] == {"backbone": "unet", "method": "refine", "concat_origin": False}
     assert state["training"]["seed"] == TRAINING["seed"] and "step_weights" not in state
     steps = refine.eval_steps({"steps": [1, 2], "ddim_steps": [5]})
-    summary = evaluate_variant(final, eval_set, variant, steps, True, 2018, CAMERA, tmp_path / "per_image.csv",
+    summary = evaluate_variant(final, eval_set, variant, steps, ["oracle"], 2018, CAMERA, tmp_path / "per_image.csv",
                                tmp_path / "summary.csv")  # fmt: skip
     rows = pd.read_csv(tmp_path / "per_image.csv", dtype={"scene": str})
     assert set(zip(rows.n_steps, rows.step)) == {(1, 1), (2, 1), (2, 2)}
@@ -218,7 +218,7 @@ def test_checkpoint_records_spec_and_training_and_refuses_a_mismatch(patches, ev
     wrong = {**variant, "name": "unet-pg-base", "method": "baseline"}
     with pytest.raises(ConfigError, match=r"trained as backbone=unet method=ours concat_origin=False; "
                                           r"variants.unet-pg-base says method=baseline"):  # fmt: skip
-        evaluate_variant(final, eval_set, wrong, [1], True, 0, CAMERA, tmp_path / "p.csv", tmp_path / "s.csv")
+        evaluate_variant(final, eval_set, wrong, [1], ["oracle"], 0, CAMERA, tmp_path / "p.csv", tmp_path / "s.csv")
 
 
 def test_a_checkpoint_without_spec_loads_by_the_given_one(tmp_path):
@@ -237,7 +237,8 @@ def test_config_checks_methods_by_the_registry(refine):
 
     config = yaml.safe_load(open("config.yaml"))
     assert config_errors(config) == []
-    config["variants"]["unet-pg-x"] = {"backbone": "unet", "data": "pg", "method": "nope", "concat_origin": False}
+    config["variants"]["unet-pg-x"] = {"backbone": "unet", "data": "pg", "method": "nope", "concat_origin": False,
+                                       "recipe": "exposurediffusion"}
     assert any("variants.unet-pg-x.method: unknown method 'nope'" in e for e in config_errors(config))
     config["variants"]["unet-pg-x"]["method"] = "refine"  # registered: one class plus config
     assert config_errors(config) == []

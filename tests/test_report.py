@@ -119,10 +119,14 @@ def test_table_provenance_records_everything(tmp_path):
     listed.write_text("x\n")
     table = tmp_path / "table4.csv"
     table.write_text("label\nP+G\n")
-    prov = table_provenance({"a": 1}, tmp_path, {"unet-pg-ours": ckpt}, {"source": listed}, tables=[table])
+    config = {"variants": {"unet-pg-ours": {"recipe": "exposurediffusion"}},
+              "recipes": {"exposurediffusion": {"epochs": 300}}, "checkpoints": "trained"}
+    prov = table_provenance(config, tmp_path, {"unet-pg-ours": ckpt}, {"source": listed}, tables=[table])
     assert prov["commit"] == NOT_A_CHECKOUT
     assert prov["table_files"] == {"table4.csv": sha256_file(table)}
-    assert prov["config_sha256"] == config_hash({"a": 1})
+    assert prov["config_sha256"] == config_hash(config)
+    assert prov["cell_recipes"] == {"unet-pg-ours": "exposurediffusion"}  # which recipe made each cell
+    assert prov["recipes"] == {"exposurediffusion": {"epochs": 300}}
     assert prov["checkpoints"]["unet-pg-ours"]["sha256"] == hashlib.sha256(b"weights").hexdigest()
     assert prov["datasets"]["source"]["sha256"] == sha256_file(listed)
     json.dumps(prov)  # serialisable as written
@@ -176,13 +180,17 @@ def test_plan_with_given_its():
     n_variants = len(config["variants"])
     assert re.search(rf"^\s+train\s+{n_variants}$", text, re.M)
     assert re.search(rf"^\s+evaluate\s+{n_variants * len(config['evaluation']['datasets'])}$", text, re.M)
-    # the paper: 300 epochs of 1288 patches at batch 1 = 386,400 iterations; at 10 it/s 10.73 h
+    # the paper: 300 epochs (the exposurediffusion recipe) of 1288 patches at batch 1 = 386,400
+    # iterations; at 10 it/s 10.73 h. Columns: variant, data, recipe, epochs, samples/epoch, ...
     row = next(line for line in text.splitlines() if line.split()[:1] == ["unet-pg-ours"])
-    assert row.split()[2:5] == ["1288", "386400", "10"] and row.split()[-1] == "10.73"
+    assert row.split()[2:7] == ["exposurediffusion", "300", "1288", "386400", "10"] and row.split()[-1] == "10.73"
     paired = next(line for line in text.splitlines() if line.split()[:1] == ["unet-paired-ours"])
-    assert paired.split()[2:4] == ["280", "84000"]
-    n_paired = sum(v["data"] in ("paired", "pmn") for v in config["variants"].values())  # pair store
-    hours = ((n_variants - n_paired) * 386400 + n_paired * 84000) / 10 / 3600
+    # the original's paired data: 280 shot-00 pairs × the same 8 centre patches = 2,240 per epoch
+    assert paired.split()[4:6] == ["2240", "672000"]
+    samples = {"patches": 1288, "pairs": 2240}  # pair store: paired and pmn
+    epochs = {name: config["recipes"][v["recipe"]]["epochs"] for name, v in config["variants"].items()}
+    hours = sum(epochs[name] * samples["pairs" if v["data"] in ("paired", "pmn") else "patches"]
+                for name, v in config["variants"].items()) / 10 / 3600  # fmt: skip
     assert f"total GPU-hours: {hours:.2f}" in text
 
 
@@ -215,7 +223,7 @@ def test_plan_from_a_measured_run(tmp_path):
     (run / "benchmarks/out/train").mkdir(parents=True)
     (run / "benchmarks/out/train/unet-pg-ours.tsv").write_text("s\th:m:s\tmax_rss\n36.0\t0:00:36\t100\n")
     (run / "results/train/unet-pg-ours").mkdir(parents=True)
-    epochs = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["training"]["epochs"]
+    epochs = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())["recipes"]["exposurediffusion"]["epochs"]
     iterations = epochs * 24
     pd.DataFrame({"iteration": range(1, iterations + 1), "loss": 0.1}).to_csv(
         run / "results/train/unet-pg-ours/train_log.csv", index=False)  # fmt: skip
@@ -223,7 +231,7 @@ def test_plan_from_a_measured_run(tmp_path):
     text = plan([REPO / "config.yaml", REPO / "configs" / "demo.yaml"], run_dir=run)
     rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  unet-")}
     # demo: epochs × 24 patches at 2 it/s (the benchmark's seconds are half the iterations)
-    assert rows["unet-pg-ours"].split()[2:6] == ["24", str(iterations), "2", "measured"]
+    assert rows["unet-pg-ours"].split()[4:8] == ["24", str(iterations), "2", "measured"]
     assert "mean of 1 unet/ours" in rows["unet-eld-ours"]
     assert rows["unet-pg-base"].rstrip().endswith("?")  # no unet baseline measured
     assert "without" in text and "unet-pg-base" in text.split("without", 1)[1]
@@ -362,11 +370,14 @@ def test_scene_grids_match_the_evaluation(demo_report):
     psnr = pd.read_csv(grids / "psnr.csv", dtype={"scene": str})
     n = max(config["steps"])
     assert set(psnr["panel"]) == {"input", "baseline", "ours"} and len(psnr[psnr["panel"] == "ours"]) == n * psnr["scene"].nunique()
+    assert set(psnr["protocol"]) == {"oracle"}
     for panel, variant, n_steps in (("ours", config["variant"], n), ("baseline", config["baseline"], 1)):
         evaluated = pd.read_csv(demo_report / "results/eval" / variant / config["dataset"] / "per_image.csv",
                                 dtype={"scene": str})  # fmt: skip
         evaluated = evaluated[(evaluated["ratio"] == config["ratio"]) & (evaluated["n_steps"] == n_steps)]
-        merged = psnr[psnr["panel"] == panel].merge(evaluated, on=["scene", "ratio", "n_steps", "step"], suffixes=("", "_eval"))
+        # the grids run the oracle protocol (configured): they match its rows of per_image.csv
+        merged = psnr[psnr["panel"] == panel].merge(evaluated, on=["scene", "ratio", "protocol", "n_steps", "step"],
+                                                    suffixes=("", "_eval"))  # fmt: skip
         assert len(merged) == len(psnr[psnr["panel"] == panel]) > 0
         # equal but for float rounding that differs with the thread count (and grows a little
         # through the re-exposure's Poisson draws)

@@ -182,9 +182,9 @@ def test_finished_run_rerun_trains_anew(patches, tmp_path, monkeypatch):
     final.unlink()
     (tmp_path / "train_log.csv").unlink()
     batches = []
-    real_batch = sources.SyntheticNoiseSource.batch
-    monkeypatch.setattr(sources.SyntheticNoiseSource, "batch",
-                        lambda self, *a: batches.append(1) or real_batch(self, *a))  # fmt: skip
+    real_finish = sources.SyntheticNoiseSource.finish
+    monkeypatch.setattr(sources.SyntheticNoiseSource, "finish",
+                        lambda self, *a: batches.append(1) or real_finish(self, *a))  # fmt: skip
     train_variant(BASELINE, training, patches, CAMERA, tmp_path)
     assert len(batches) == total
     assert iterations_logged(tmp_path / "train_log.csv") == list(range(1, total + 1))

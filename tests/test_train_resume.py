@@ -25,8 +25,10 @@ pytestmark = pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake is not
 
 VARIANT = "unet-pg-base"
 TARGET = f"results/train/{VARIANT}/model_final.pt"
-# 2 patches per demo training image (16 iterations an epoch), a resumable checkpoint every 3
-SMALL = {"patches": {"crop": [32, 64]}, "training": {"epochs": 2, "save_every": 3, "checkpoint_epochs": [2]}}
+# 2 patches per demo training image (16 iterations an epoch), a resumable checkpoint every 3;
+# two epochs of the variant's recipe (eld)
+SMALL = {"patches": {"crop": [32, 64]}, "training": {"save_every": 3},
+         "recipes": {"eld": {"epochs": 2, "checkpoint_epochs": [2]}}}
 
 
 def iterations(log: Path) -> list[int]:

@@ -170,7 +170,7 @@ def test_demo_overlay_deep_merges():
 
 
 def test_wrong_type_names_the_key(tmp_path):
-    bad = overlay(tmp_path, "bad", {"training": {"epochs": "abc"}})
+    bad = overlay(tmp_path, "bad", {"recipes": {"eld": {"epochs": "abc"}}})
     proc = snakemake("-n", "--configfile", bad, check=False)
     assert "epochs" in proc.out and "'abc'" in proc.out
 
@@ -256,21 +256,22 @@ def test_demo_runs_end_to_end(demo_run):
     table = pd.read_csv(tables / "table4.csv", keep_default_na=False)
     for label in ("P+G", "Paired real", "ELD", "PMN"):
         rows = table[table["label"] == label]
-        assert list(rows["method"]) == ["baseline", "ours"]
+        assert list(rows["method"]) == ["baseline", "ours"] * 2  # the oracle, then the GT-free block
+        assert list(rows["protocol"]) == ["oracle"] * 2 + ["gt-free"] * 2
         for column in ("psnr_x100", "ssim_x100", "psnr_x300", "ssim_x300"):
             values = pd.to_numeric(rows[column], errors="raise")  # numbers, not "not run"
             assert values.notna().all()
     eld = pd.read_csv(tables / "eld.csv")
-    assert len(eld) == 17 and eld["psnr_x200"].notna().all()
+    assert len(eld) == 2 * 17 and eld["psnr_x200"].notna().all()  # every variant under both protocols
     table5b = pd.read_csv(tables / "table5b.csv")
     assert list(table5b["params_thop"]) == [7761801, 4697, 6871369]  # the paper's counts
     table5a = pd.read_csv(tables / "table5a.csv", keep_default_na=False)
-    assert len(table5a) == 12 and pd.to_numeric(table5a["psnr_x250"], errors="raise").notna().all()
+    assert len(table5a) == 2 * 12 and pd.to_numeric(table5a["psnr_x250"], errors="raise").notna().all()
     calibration = work / "results" / "calibration"
     assert json.loads((calibration / "SonyA7S2.json").read_text())["per_iso"]
     for name in ("ptc.png", "ppcc.png", "scales.png"):
         assert (calibration / "SonyA7S2" / name).read_bytes()[:4] == b"\x89PNG"
     ddim = pd.read_csv(work / "results" / "eval" / "unet-pg-ddim" / "sid" / "summary.csv")
-    assert sorted(set(ddim["n_steps"])) == [1, 2, 3, 5, 8, 10]
+    assert sorted(set(ddim["n_steps"])) == [1, 2, 3, 5, 8, 10] and list(ddim["protocol"].unique()) == ["oracle", "gt-free"]
     # a second run has nothing to do
     assert "Nothing to be done" in snakemake("-n", "--workflow-profile", "profiles/demo", cwd=work, check=True).out

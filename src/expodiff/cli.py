@@ -123,7 +123,8 @@ def _compute(args, config_compute=None):
     from expodiff.device import compute_settings
 
     return compute_settings(config_compute, device=args.device, precision=args.precision,
-                            channels_last=args.channels_last)
+                            channels_last=args.channels_last, data_workers=getattr(args, "data_workers", None),
+                            tile_size=getattr(args, "tile_size", None), tile_overlap=getattr(args, "tile_overlap", None))
 
 
 def _add_compute_flags(p, default: str) -> None:
@@ -137,6 +138,15 @@ def _add_compute_flags(p, default: str) -> None:
                         f"autocast of the network forward only; noise, re-exposure and loss stay float32); default: {default}")
     p.add_argument("--channels-last", action="store_true", default=None,
                    help=f"network weights and inputs in channels-last (NHWC) memory layout; default: {default}")
+
+
+def _add_tiling_flags(p, default: str) -> None:
+    """--tile-size, --tile-overlap of a command that runs inference."""
+    p.add_argument("--tile-size", type=number(int, at_least=0), default=None,
+                   help="run the network on tiles of this many packed pixels (a multiple of 16; 0: whole frames) "
+                        f"for a device too small for whole frames; changes results slightly; default: {default}")
+    p.add_argument("--tile-overlap", type=number(int, at_least=0), default=None,
+                   help=f"context in packed pixels around each tile (a multiple of 16); default: {default}")
 
 
 def cmd_denoise(args) -> None:
@@ -234,16 +244,18 @@ def cmd_unpack(args) -> None:
 def cmd_plan(args) -> None:
     from expodiff.plan import plan
 
-    print(plan(args.config, run_dir=args.run_dir, its=args.its))
+    print(plan(args.config, run_dir=args.run_dir, its=args.its, speeds=args.speeds, precision=args.precision))
 
 
 def cmd_train(args) -> None:
     """As rule train, with the same inputs: the variant's data store (default: where the
     workflow builds it, from the data kinds table), patches.size, the camera file its data kind
-    reads, PMN's dark-shading maps when pmn.dark_frames is set, training.save_every."""
+    reads, PMN's dark-shading maps when pmn.dark_frames is set, training.save_every, and the
+    settings of the variant's recipe (expodiff.recipes.training_settings)."""
     from expodiff.config import get_variant, load_config
     from expodiff.data.sources import DARK_SHADING, data_kind
     from expodiff.physics.camera import camera_params_path
+    from expodiff.recipes import training_settings
     from expodiff.train import train_variant
 
     config = load_config(args.config)
@@ -272,19 +284,21 @@ def cmd_train(args) -> None:
         raise ConfigError(f"--dark-shading NPZ is required for {what} with pmn.dark_frames set: the maps fitted "
                           f"from those frames (the workflow's {DARK_SHADING.path}, rule {DARK_SHADING.rule})")
     save_every = args.save_every if args.save_every is not None else config["training"]["save_every"]
-    path = train_variant(variant, config["training"], data, camera_json, args.out, save_every=save_every,
-                         max_iterations=args.max_iterations, patch_size=config["patches"]["size"],
+    path = train_variant(variant, training_settings(config, args.variant), data, camera_json, args.out,
+                         save_every=save_every, max_iterations=args.max_iterations, patch_size=config["patches"]["size"],
                          dark_shading=args.dark_shading, compute=compute)
     print(f"checkpoint: {path}")
 
 
 def cmd_evaluate(args) -> None:
-    """As rule evaluate: the variant's method's step counts, the original padding (or
-    --padding), and for a PMN variant the dark-shading maps of pmn.dark_frames."""
+    """As rule evaluate: the variant's method's step counts, its recipe's padding (or
+    --padding), and for a PMN variant the dark-shading maps of pmn.dark_frames; every protocol
+    of evaluation.protocols, the ELD ratio handling of evaluation.eld_ratio."""
     from expodiff.config import get_variant, load_config
     from expodiff.data.sources import data_kind
     from expodiff.evaluate import evaluate_variant
     from expodiff.methods import MethodSpec
+    from expodiff.recipes import eval_padding
 
     config = load_config(args.config)
     compute = _compute(args, config["compute"])
@@ -302,9 +316,10 @@ def cmd_evaluate(args) -> None:
         out.mkdir(parents=True, exist_ok=True)
         dark_shading = fit_dark_shading(config["pmn"]["dark_frames"], out / "dark_shading.npz")
     steps = MethodSpec.from_variant(variant).impl.eval_steps(ev)
-    summary = evaluate_variant(args.checkpoint, args.eval_set, variant, steps, ev["oracle_correction"], ev["seed"],
+    summary = evaluate_variant(args.checkpoint, args.eval_set, variant, steps, ev["protocols"], ev["seed"],
                                _bundled_camera(args.camera), out / "per_image.csv", out / "summary.csv",
-                               padding=args.padding, dark_shading=dark_shading, compute=compute)
+                               padding=args.padding or eval_padding(config, args.variant),
+                               dark_shading=dark_shading, compute=compute, eld_ratio=ev["eld_ratio"])
     print(summary.to_string(index=False))
 
 
@@ -345,12 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--K", type=number(above=0), default=None, help="system gain in DN/e- (overrides --iso)")
     p.add_argument("--gt", default=None, help="ground truth: enables the paper's oracle illumination correction")
     p.add_argument("--camera", default="SonyA7S2", help="camera parameters for K from ISO (name or .json)")
-    p.add_argument("--padding", default="original", choices=["original", "minimal"],
+    p.add_argument("--padding", default="original", choices=["original", "minimal", "none"],
                    help="reflect padding to a multiple of 16: original (as the original code: 16 more "
-                        "when already divisible, as the evaluation does) or minimal")
+                        "when already divisible, as the evaluation does), minimal, or none (the ELD code's; "
+                        "the image must be a multiple of 16)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the random draws (re-exposure noise of ours, initial noise of ddim)")
     _add_compute_flags(p, "cpu, fp32")
+    _add_tiling_flags(p, "0 (whole frames), overlap 64")
     p.set_defaults(func=cmd_denoise)
 
     p = sub.add_parser("noise", help="apply a noise model to a clean packed image, as training sees it")
@@ -396,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="a finished run (benchmarks/out, results/) to measure iterations/s from")
     p.add_argument("--its", type=number(above=0), default=None,
                    help="training iterations per second to assume for every variant (default: measured in --run-dir)")
+    p.add_argument("--speeds", nargs="+", default=(), metavar="JSON",
+                   help="measured training speeds: benchmarks/out/gpu_check.json (benchmarks/gpu_check.py on the GPU) "
+                        "or benchmarks/train_step.py --json files; each variant takes its backbone/method's")
+    p.add_argument("--precision", default=None, choices=["fp32", "tf32", "bf16"],
+                   help="which --speeds precision to plan for (default: compute.precision of the config)")
     p.set_defaults(func=cmd_plan)
 
     from expodiff.data.sources import DATA_KINDS  # the table only: no numpy/torch
@@ -434,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-iterations", type=number(int, at_least=1), default=None,
                    help="stop early (the run stays resumable)")
     _add_compute_flags(p, "compute of the config")
+    p.add_argument("--data-workers", type=number(int, at_least=0), default=None,
+                   help="processes that read and augment the batches ahead (0: in the training process); "
+                        "never changes the result; default: compute.data_workers of the config")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="per-step evaluation of one checkpoint on a packed evaluation set "
@@ -448,12 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera parameters for K from each input's ISO (name or .json; the workflow uses the "
                         "dataset's camera)")
     p.add_argument("--out", required=True, help="folder for per_image.csv and summary.csv")
-    p.add_argument("--padding", default="original", choices=["original", "minimal"],
-                   help="reflect padding to a multiple of 16 (original: as the workflow and the original code)")
+    p.add_argument("--padding", default=None, choices=["original", "minimal", "none"],
+                   help="reflect padding to a multiple of 16 (none: no padding, the image must be a multiple "
+                        "of 16); default: the variant's recipe's eval_padding, as the workflow")
     p.add_argument("--dark-shading", default=None,
                    help="PMN variants: dark-shading maps (.npz, rule dark_shading); default: fitted from "
                         "pmn.dark_frames of the config into OUT/dark_shading.npz, none if that is null")
     _add_compute_flags(p, "compute of the config")
+    _add_tiling_flags(p, "compute.tile_size / compute.tile_overlap of the config")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

@@ -53,10 +53,14 @@ def load_config(paths, schema_path: str | Path | None = None) -> dict:
 
 
 def get_variant(config: dict, name: str) -> dict:
+    """A variant as the library takes it: its name, network and training data. Not its recipe,
+    which reaches a training as its settings (``expodiff.recipes.training_settings``) and an
+    evaluation as its padding: so a variant's fingerprint and checkpoints are what they were
+    before recipes existed."""
     variants = config.get("variants", {})
     if name not in variants:
         raise ConfigError(f"unknown variant {name!r}; config variants: {', '.join(sorted(variants))}")
-    return {"name": name, **variants[name]}
+    return {"name": name, **{key: value for key, value in variants[name].items() if key != "recipe"}}
 
 
 # --- cross-checks the schema cannot express ------------------------------------------------
@@ -117,6 +121,46 @@ def data_errors(config: dict) -> list[str]:
     ]
 
 
+def recipe_errors(config: dict) -> list[str]:
+    """Variants naming a recipe ``recipes`` lacks, and recipe values the schema cannot check:
+    checkpoints beyond the last epoch, a warm-up cosine schedule that does not fit the epochs,
+    the baseline's ``loss_on`` and the ``eval_padding`` (the values their modules accept)."""
+    from expodiff.inference import PADDINGS  # imports torch: only when a config is checked
+    from expodiff.methods.baseline import LOSS_ON
+    from expodiff.recipes import lr_schedule_pairs
+
+    recipes = config["recipes"]
+    errors = [f"variants.{name}.recipe: unknown recipe {v['recipe']!r}; config recipes: {', '.join(recipes)}"
+              for name, v in config["variants"].items() if v["recipe"] not in recipes]  # fmt: skip
+    for name, recipe in recipes.items():
+        key = f"recipes.{name}"
+        beyond = sorted(e for e in recipe["checkpoint_epochs"] if e > recipe["epochs"])
+        if beyond:
+            errors.append(f"{key}.checkpoint_epochs: {beyond} beyond {key}.epochs {recipe['epochs']} "
+                          "(those checkpoints would never be written)")
+        try:
+            lr_schedule_pairs(recipe)
+        except ConfigError as err:
+            errors.append(f"{key}.{err}")
+        for field, known in (("loss_on", LOSS_ON), ("eval_padding", PADDINGS)):
+            if recipe[field] not in known:
+                errors.append(f"{key}.{field}: {recipe[field]!r} is not one of {', '.join(known)}")
+    return errors
+
+
+def evaluation_errors(config: dict) -> list[str]:
+    """An unknown protocol (``evaluation.protocols``) or ELD ratio mode (``evaluation.eld_ratio``)."""
+    from expodiff.data.eld import check_eld_ratio_mode
+    from expodiff.protocols import protocol_errors
+
+    errors = protocol_errors(config["evaluation"]["protocols"], "evaluation.protocols")
+    try:
+        check_eld_ratio_mode(config["evaluation"]["eld_ratio"])
+    except ConfigError as err:
+        errors.append(str(err))
+    return errors
+
+
 def config_errors(config: dict) -> list[str]:
     """Messages, each naming its key, for references between config sections and values that
     must agree (a schema-valid config; empty if it is consistent)."""
@@ -126,6 +170,7 @@ def config_errors(config: dict) -> list[str]:
     datasets = config["evaluation"]["datasets"]
     steps = config["evaluation"]["steps"]
     errors = backbone_errors(config) + method_errors(config) + data_errors(config)
+    errors += evaluation_errors(config)
     for name, table in config["tables"].items():
         key = f"tables.{name}"
         dataset = datasets.get(table["dataset"])
@@ -204,14 +249,7 @@ def config_errors(config: dict) -> list[str]:
         errors.append(
             f"patches.size: {size} does not divide patches.crop {crop} (the crop is cut into {size}x{size} patches)"
         )
-    training = config["training"]
-    beyond = sorted(e for e in training["checkpoint_epochs"] if e > training["epochs"])
-    if beyond:
-        errors.append(
-            f"training.checkpoint_epochs: {beyond} beyond training.epochs {training['epochs']} "
-            "(those checkpoints would never be written)"
-        )
-    return errors
+    return errors + recipe_errors(config)
 
 
 def check(config: dict) -> None:

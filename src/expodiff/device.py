@@ -4,7 +4,11 @@
 - device: ``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
 - precision: ``fp32`` (the default and the paper's), ``tf32`` (TF32 matmuls and convolutions
   on CUDA; nothing changes on the CPU) or ``bf16`` (bfloat16 autocast of the network forward);
-- channels_last: the network's weights and inputs in NHWC memory layout.
+- channels_last: the network's weights and inputs in NHWC memory layout;
+- data_workers: DataLoader worker processes that read and augment training batches ahead
+  (``expodiff.data.feed``; 0: in the training process). Never changes a result;
+- tile_size, tile_overlap: inference over overlapping tiles (``expodiff.tiling``; 0: whole
+  frames, the default). Changes results slightly, so it is off unless asked for.
 
 Only the network forward runs in reduced precision: its output is cast back to float32 right
 after it (``DeviceNetwork``), so noise synthesis, Poisson re-exposure, the illumination
@@ -26,10 +30,12 @@ import torch
 from torch import nn
 
 from expodiff.errors import ConfigError
+from expodiff.tiling import check_tiling
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
 PRECISIONS = ("fp32", "tf32", "bf16")
-DEFAULT_COMPUTE = {"device": "cpu", "precision": "fp32", "channels_last": False}  # library default
+DEFAULT_COMPUTE = {"device": "cpu", "precision": "fp32", "channels_last": False, "data_workers": 0,
+                   "tile_size": 0, "tile_overlap": 64}  # library default
 
 
 def resolve_device(name="cpu", key: str = "compute.device") -> torch.device:
@@ -116,10 +122,14 @@ class Compute:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
     channels_last: bool = False
+    data_workers: int = 0  # training batches made ahead by this many processes (no effect on results)
+    tile_size: int = 0  # inference only: tiles of this size (0: whole frames)
+    tile_overlap: int = 64  # inference only: context around each tile
 
     @property
     def is_default(self) -> bool:
-        """CPU, fp32, default layout: exactly the CPU-only code path."""
+        """CPU, fp32, default layout: exactly the CPU-only code path of the network (whatever
+        data_workers; tiling, an inference option, is ``prepare_inference``'s)."""
         return self.device.type == "cpu" and self.precision == "fp32" and not self.channels_last
 
     def generator(self, seed: int) -> torch.Generator:
@@ -140,8 +150,22 @@ class Compute:
             net.to(memory_format=torch.channels_last)
         return DeviceNetwork(net, self)
 
-    def as_dict(self) -> dict:
+    def prepare_inference(self, net: nn.Module) -> nn.Module:
+        """``prepare``, then tiled (``expodiff.tiling``) when tile_size is set."""
+        from expodiff.tiling import TiledNetwork
+
+        if isinstance(net, TiledNetwork):
+            net = net.net
+        net = self.prepare(net)
+        return TiledNetwork(net, self.tile_size, self.tile_overlap) if self.tile_size else net
+
+    def numerics(self) -> dict:
+        """The settings that can change a result (recorded in checkpoints; not data_workers)."""
         return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last}
+
+    def as_dict(self) -> dict:
+        return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last,
+                "data_workers": self.data_workers, "tile_size": self.tile_size, "tile_overlap": self.tile_overlap}
 
 
 class DeviceNetwork(nn.Module):
@@ -162,12 +186,14 @@ class DeviceNetwork(nn.Module):
         return out.float().contiguous()
 
 
-def compute_settings(compute=None, *, device=None, precision=None, channels_last=None,
-                     section: str = "compute") -> Compute:
+def compute_settings(compute=None, *, device=None, precision=None, channels_last=None, data_workers=None,
+                     tile_size=None, tile_overlap=None, section: str = "compute") -> Compute:
     """Resolve ``compute`` (the config section as a dict, a ``Compute``, or None: CPU fp32) with
-    the flags ``device``/``precision``/``channels_last`` overriding it; errors name the flag
-    (``--device``, ...) when a flag gave the value, else the config key (``compute.device``, ...)."""
-    if isinstance(compute, Compute) and device is None and precision is None and channels_last is None:
+    the flags ``device``/``precision``/``channels_last``/``data_workers`` overriding it; errors
+    name the flag (``--device``, ...) when a flag gave the value, else the config key
+    (``compute.device``, ...)."""
+    flags = (device, precision, channels_last, data_workers, tile_size, tile_overlap)
+    if isinstance(compute, Compute) and all(flag is None for flag in flags):
         return compute
     if isinstance(compute, Compute):
         compute = compute.as_dict()
@@ -186,8 +212,20 @@ def compute_settings(compute=None, *, device=None, precision=None, channels_last
         values["channels_last"] = channels_last
     if not isinstance(values["channels_last"], bool):
         raise ConfigError(f"{section}.channels_last must be true or false, got {values['channels_last']!r}")
+    workers, workers_key = values["data_workers"], f"{section}.data_workers"
+    if data_workers is not None:
+        workers, workers_key = data_workers, "--data-workers"
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"{workers_key} must be a whole number ≥ 0 (0: batches made in the training process), "
+                          f"got {workers!r}")
+    tiling = []
+    for name, flag in (("tile_size", tile_size), ("tile_overlap", tile_overlap)):
+        value = values[name] if flag is None else flag
+        check_tiling(**{name: value}, key="--" if flag is not None else section)
+        tiling.append(value)
     dev = resolve_device(values["device"], dev_key)
-    return Compute(dev, check_precision(values["precision"], dev, prec_key), values["channels_last"])
+    return Compute(dev, check_precision(values["precision"], dev, prec_key), values["channels_last"], workers,
+                   *tiling)
 
 
 def peak_memory_message(device: torch.device) -> str | None:

@@ -15,19 +15,27 @@ from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.methods import MethodSpec
 from expodiff.physics.correction import oracle_illumination_correct
 
-PADDINGS = ("original", "minimal")
+PADDINGS = ("original", "minimal", "none")
 
 
 def pad_amounts(size: int, multiple: int, mode: str) -> tuple[int, int]:
     """Reflect-padding (before, after) for one dimension.
 
     "original": the original's auto_padding, which adds ``multiple − size % multiple`` (so a
-    size already divisible gets 16 more pixels, 8 each side); "minimal": to the next multiple.
+    size already divisible gets 16 more pixels, 8 each side); "minimal": to the next multiple;
+    "none": no padding, as the ELD code evaluates (its SID crops and ELD frames are multiples),
+    and a size that is not a multiple is refused (the networks need one).
     """
     if mode == "original":
         total = multiple - size % multiple
     elif mode == "minimal":
         total = -size % multiple
+    elif mode == "none":
+        if size % multiple:
+            raise ConfigError(f"padding 'none' (recipes.*.eval_padding, --padding) needs image sides that are "
+                              f"multiples of {multiple}, got {size}: use padding 'minimal' or 'original', "
+                              f"or crop the image")
+        total = 0
     else:
         raise ConfigError(f"unknown padding {mode!r}; choose one of {', '.join(PADDINGS)}")
     return total // 2, total - total // 2
@@ -60,7 +68,7 @@ class Padding:
         return x[..., self.top : h - self.bottom, self.left : w - self.right]
 
 
-def amplify(x_short: torch.Tensor, ratio: int) -> torch.Tensor:
+def amplify(x_short: torch.Tensor, ratio: float) -> torch.Tensor:
     """X_T = clip(short · r, 0, 1): the capture shown at full brightness."""
     return (x_short * ratio).clamp(0, 1)
 
@@ -77,6 +85,7 @@ def enhance(
     generator: torch.Generator | None = None,
     padding: str = "original",
     compute=None,
+    amplification: float | None = None,
 ) -> list[np.ndarray]:
     """Predictions (4,H,W float32 in [0,1]) after each of ``n_steps`` network evaluations.
 
@@ -85,6 +94,11 @@ def enhance(
     prediction on the padded image, and once more to each cropped output. Without it, none.
     The method (``spec.impl``) says what the predictions are: ExposureDiffusion one per step,
     the baseline always one, the DDIM baseline one after ``n_steps`` sampler steps.
+
+    ``ratio``: the whole exposure ratio the exposure ladder and the network's ratio conditioning
+    use. ``amplification``: what the input is multiplied by (X_T = clip(short · amplification));
+    None: ``ratio``. The original amplifies an ELD input by its EXIF ratio (e.g. 99.6) and runs
+    the ladder at int() of it (99): ``expodiff.data.eld.input_ratios`` gives both.
 
     ``compute``: where and in which precision (``expodiff.device.compute_settings``: the config's
     ``compute`` dict or a ``Compute``; None: CPU fp32). The network is moved there, the input,
@@ -95,15 +109,18 @@ def enhance(
     if generator is not None and generator.device.type != compute.device.type:
         raise ConfigError(f"the generator is on {generator.device} but the network runs on {compute.device}: "
                           "make it with expodiff.device.generator(seed, device)")
-    net = compute.prepare(net)
+    net = compute.prepare_inference(net)  # tiled when compute.tile_size is set
     # the exposure ladder and the original's evaluation use whole ratios (SID: 100, 250, 300)
     if not (math.isfinite(ratio) and ratio > 1 and float(ratio).is_integer()):
         raise ConfigError(f"ratio must be a whole number > 1, got {ratio}")
+    amplification = ratio if amplification is None else amplification
+    if not (math.isfinite(amplification) and amplification > 1):
+        raise ConfigError(f"amplification must be a finite number > 1, got {amplification}")
     if not (math.isfinite(K) and K > 0):
         raise ConfigError(f"K (system gain, DN/e-) must be a finite number > 0, got {K}")
     ratio = int(ratio)
     to_batch = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None].to(compute.device)  # noqa: E731
-    x_t = amplify(to_batch(x_short), ratio)
+    x_t = amplify(to_batch(x_short), amplification)
     gt_b = None if gt is None else to_batch(gt)
     pad = Padding.for_shape(*x_t.shape[-2:], mode=padding)
     pad.check_fits(*x_t.shape[-2:])

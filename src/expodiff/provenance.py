@@ -1,8 +1,9 @@
 """Where a result came from: hashes, table provenance and the environment record of a run.
 
 ``table_provenance`` records, for one table, the code's git commit, a hash of the resolved
-config, the SHA-256 of every checkpoint the table's numbers come from and the checksums of the
-datasets they were measured on; ``write_provenance`` writes it as JSON
+config, the SHA-256 of every checkpoint the table's numbers come from, the training recipe
+that made each of them (``cell_recipes``) and the checksums of the datasets they were
+measured on; ``write_provenance`` writes it as JSON
 (``results/tables/{table}.provenance.json``). ``write_environment`` records the commit, config
 hash and software versions of a run. (What a config will cost: ``expodiff.plan``.)
 """
@@ -19,6 +20,7 @@ from typing import Mapping, Sequence
 from expodiff import __version__
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import write_text_atomic
+from expodiff.recipes import recipe_name
 
 NOT_A_CHECKOUT = "unknown (not a git checkout)"
 CHUNK = 1 << 20
@@ -94,6 +96,16 @@ def dataset_checksum(path: str | os.PathLike) -> dict:
 
 # --- table provenance ----------------------------------------------------------------------
 
+RELEASED = "released checkpoint"  # a cell of the authors' checkpoint (checkpoints: released): their training
+
+
+def cell_recipes(config: Mapping, variants: Sequence[str]) -> dict[str, str]:
+    """{variant: the recipe that trained its checkpoint} (``variants.NAME.recipe``), or
+    "released checkpoint" for a variant whose released checkpoint is evaluated instead."""
+    released = config.get("checkpoints") == "released"
+    return {name: RELEASED if released and name in config["released_checkpoints"]["files"]
+            else recipe_name(config, name) for name in variants}  # fmt: skip
+
 
 def table_provenance(
     config: Mapping,
@@ -107,13 +119,18 @@ def table_provenance(
     ``checkpoints`` maps each variant whose numbers the table shows to its ``model_final.pt``;
     ``datasets`` maps a name ("eval_set", "source") to a file or folder (see ``dataset_checksum``);
     ``tables`` are the table's own files, whose SHA-256s tie this record to their contents.
+    ``cell_recipes`` says which training recipe made each variant's cells, and ``recipes`` what
+    those recipes are (from ``config``).
     """
+    made_by = cell_recipes(config, list(checkpoints))
     return {
         "commit": git_commit(repo_dir),
         "expodiff_version": __version__,
         "table_files": {Path(t).name: sha256_file(t) for t in tables},
         "config_sha256": config_hash(config),
         "checkpoints": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in checkpoints.items()},
+        "cell_recipes": made_by,
+        "recipes": {name: config["recipes"][name] for name in dict.fromkeys(made_by.values()) if name != RELEASED},
         "datasets": {name: dataset_checksum(p) for name, p in datasets.items()},
     }
 

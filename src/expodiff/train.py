@@ -18,6 +18,12 @@ draws, their order and dtypes are those of the CPU-only code, so the results are
 to it; on CUDA they come from CUDA's generators and differ (as do the checkpoints). Only the
 network forward runs in tf32/bf16 when asked; its output is float32 again before the loss.
 Checkpoints hold CPU tensors wherever the network trained.
+
+The feed (``expodiff.data.feed``): each iteration's patches are read and augmented ahead, in
+``compute.data_workers`` DataLoader processes (0: here), and only the noise is made in the loop,
+on the device; a batch depends on (seed, iteration) alone, so the worker count never changes a
+result. Losses are read back (a device sync) once per ``LOG_EVERY`` iterations and before every
+checkpoint, not every iteration.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import json
 import math
 import shutil
 import time
-from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -36,6 +41,7 @@ from tqdm import tqdm
 
 from expodiff import seeds
 from expodiff.checkpoint import load_checkpoint, save_checkpoint
+from expodiff.data.feed import iteration_feed
 from expodiff.data.sources import make_source
 from expodiff.device import compute_settings
 from expodiff.errors import ConfigError
@@ -44,6 +50,9 @@ from expodiff.methods import MethodSpec
 
 LOG_FIELDS = ("iteration", "epoch", "lr", "loss", "seconds")
 PARTIAL_LOG = "train_log.partial.csv"  # the resumable log, beside model_latest.pt
+# log rows are written in groups, so that reading the losses (a device sync) happens once per
+# group, not every iteration; always before a checkpoint is saved, so the log covers it
+LOG_EVERY = 50
 DEFAULT_SAVE_EVERY = 500  # training.save_every when a settings dict lacks it
 # training settings that do not change what is learnt (left out of the run's fingerprint)
 NOT_IN_FINGERPRINT = ("save_every",)
@@ -155,7 +164,7 @@ def train_variant(
     _truncate_log(partial_log, start)
 
     # recorded only when not the default, so that CPU fp32 checkpoints keep their bytes
-    recorded = {} if compute.is_default else {"compute": compute.as_dict()}
+    recorded = {} if compute.is_default else {"compute": compute.numerics()}
 
     def save(path, it):
         save_checkpoint(path, net, optimizer, epoch=it // iters_per_epoch, iterations=it,
@@ -165,30 +174,41 @@ def train_variant(
     net.train()
     t0 = time.time()
     end = total_iters if max_iterations is None else min(total_iters, max_iterations)
+    feed = iteration_feed(store, seed, batch, start, end, workers=compute.data_workers,
+                          pin_memory=compute.device.type == "cuda")
+    pending = []  # log rows not yet written: [iteration, epoch, lr, loss (a tensor), seconds]
     with open(partial_log, "a", newline="") as log_file:
         log = csv.writer(log_file)
-        for it in tqdm(range(start, end), initial=start, total=total_iters, desc=f"train {variant['name']}", unit="it"):
+
+        def write_pending():
+            if pending:
+                losses = torch.stack([row[3] for row in pending]).tolist()  # one sync for the group
+                log.writerows([*row[:3], f"{loss:.6f}", row[4]] for row, loss in zip(pending, losses))
+                log_file.flush()
+                pending.clear()
+
+        for it, loaded in zip(tqdm(range(start, end), initial=start, total=total_iters, desc=f"train {variant['name']}",
+                                   unit="it"), feed):
             epoch, pos = divmod(it, iters_per_epoch)
             lr = lr_at(epoch, float(training["lr"]), training["lr_schedule"])
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            order = seeds.epoch_order(seed, epoch, len(store))
-            rng = seeds.batch_rng(seed, epoch, pos)
             generator = compute.generator(seeds.training_seed(seed, it))
-            data = store.batch(order[pos * batch : (pos + 1) * batch], rng, generator)
-            if compute.device.type != "cpu":  # real pairs are made on the CPU; synthetic noise on the device
-                data = replace(data, **{f.name: getattr(data, f.name).to(compute.device) for f in fields(data)})
+            data = store.finish(loaded, generator)  # the synthetic noise, on the device
             loss = method.loss(runner, spec, data, extra=extra, training=training, generator=generator,
                                rng=seeds.training_rng(seed, it))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             done = it + 1
-            log.writerow([done, epoch, lr, f"{loss.item():.6f}", f"{time.time() - t0:.2f}"])
-            log_file.flush()
-            if done % iters_per_epoch == 0 and (done // iters_per_epoch) in set(training["checkpoint_epochs"]):
+            pending.append([done, epoch, lr, loss.detach(), f"{time.time() - t0:.2f}"])
+            checkpoint_epoch = done % iters_per_epoch == 0 and (done // iters_per_epoch) in set(training["checkpoint_epochs"])
+            resumable = done % save_every == 0 or done % iters_per_epoch == 0 or done == end
+            if len(pending) >= LOG_EVERY or checkpoint_epoch or resumable:
+                write_pending()
+            if checkpoint_epoch:
                 save(out_dir / f"model_{done // iters_per_epoch:03d}.pt", done)
-            if done % save_every == 0 or done % iters_per_epoch == 0 or done == end:
+            if resumable:
                 save(latest, done)
     if end < total_iters:
         _write_log(partial_log, log_csv)

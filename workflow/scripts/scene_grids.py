@@ -25,4 +25,6 @@ scene_grids(
     seed=snakemake.params.seed,
     out_dir=snakemake.output.grids,
     compute=snakemake.params.compute,
+    eld_ratio=snakemake.params.eld_ratio,
+    padding=snakemake.params.padding,
 )

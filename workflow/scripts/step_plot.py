@@ -17,4 +17,5 @@ plot_step_curve(
     pdf=snakemake.output.pdf,
     steps=snakemake.params.steps,
     ddim_summary=snakemake.input.get("ddim"),
+    protocols=snakemake.params.protocols,
 )

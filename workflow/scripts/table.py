@@ -10,7 +10,7 @@ from expodiff.report.tables import build_table, write_table
 
 table = snakemake.params.table
 summaries = dict(zip(snakemake.params.variants, snakemake.input.summaries))
-frame = build_table(table, summaries, snakemake.input.paper)
+frame = build_table(table, summaries, snakemake.input.paper, protocols=snakemake.params.protocols)
 write_table(
     frame,
     csv=snakemake.output.csv,

@@ -2,7 +2,10 @@
 
 Images are stored as packed by ``expodiff.io.raw.pack`` (float32, 4×H×W, in [0, 1]) and are NOT
 amplified; evaluation multiplies the input by the ratio. SID uses a 512×512 centre crop of the
-packed image, ELD the full image.
+packed image, ELD the full image. The index records two ratios per input: ``ratio``, the nominal
+whole one the results are grouped by, and ``exposure_ratio``, the measured one (ELD: from EXIF,
+need not be whole) that inference derives its amplification and exposure ladder from
+(``expodiff.data.eld.input_ratios``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from expodiff.io.atomic import atomic_dir
 from expodiff.io.raw import pack, read_raw
 
 INDEX_COLUMNS = [
-    "dataset", "camera", "scene", "ratio", "iso", "exposure_time",
+    "dataset", "camera", "scene", "ratio", "exposure_ratio", "iso", "exposure_time",
     "input_npy", "gt_npy", "input_file", "gt_file",
 ]  # fmt: skip
 
@@ -59,6 +62,7 @@ def pack_eval_set(pairs: Iterable[EvalPair], out_dir: str | os.PathLike, crop: i
             rows.append(
                 dict(
                     dataset=pair.dataset, camera=pair.camera, scene=pair.scene, ratio=int(pair.ratio),
+                    exposure_ratio=float(pair.ratio if pair.exposure_ratio is None else pair.exposure_ratio),
                     iso=frame.iso, exposure_time=frame.exposure_time,
                     input_npy=input_npy, gt_npy=gt_done[pair.gt],
                     input_file=str(pair.input), gt_file=str(pair.gt),
@@ -87,7 +91,7 @@ def read_eval_index(out_dir: str | os.PathLike) -> pd.DataFrame:
     df = pd.read_csv(index, dtype={"scene": str, "camera": str, "dataset": str})
     missing = [c for c in INDEX_COLUMNS if c not in df.columns]
     if missing:
-        raise ExpodiffError(f"{index}: missing columns {missing}")
+        raise ExpodiffError(f"{index}: missing columns {missing} (packed by an older version: pack it again)")
     for col in ("input_npy", "gt_npy"):
         df[col] = [str(out_dir / p) for p in df[col]]
     return df

@@ -22,6 +22,18 @@ from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.io.raw import pack, read_raw
 
 
+def centre_patches(h: int, w: int, crop_hw: Sequence[int], patch_size: int, what="packed image") -> list[tuple[int, int]]:
+    """(top, left) in an ``h``×``w`` packed image of each non-overlapping ``patch_size``² patch
+    of its centre ``crop_hw`` crop, row by row (paper: 8 patches of 512² from 1024×2048)."""
+    crop_h, crop_w = (int(v) for v in crop_hw)
+    if patch_size <= 0 or crop_h % patch_size or crop_w % patch_size:
+        raise ConfigError(f"patch_size {patch_size} must be positive and divide crop_hw {crop_h}×{crop_w}")
+    if h < crop_h or w < crop_w:
+        raise ExpodiffError(f"{what}: packed image {h}×{w} is smaller than crop_hw {crop_h}×{crop_w}")
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    return [(top + y, left + x) for y in range(0, crop_h, patch_size) for x in range(0, crop_w, patch_size)]
+
+
 def build_patch_store(
     gt_files: Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -33,25 +45,19 @@ def build_patch_store(
     crop_h, crop_w = (int(v) for v in crop_hw)
     if not files:
         raise ExpodiffError(f"{out_dir}: no ground-truth files to cut into patches")
-    if patch_size <= 0 or crop_h % patch_size or crop_w % patch_size:
-        raise ConfigError(f"patch_size {patch_size} must be positive and divide crop_hw {crop_h}×{crop_w}")
-    grid = [(y, x) for y in range(0, crop_h, patch_size) for x in range(0, crop_w, patch_size)]
+    per_image = len(centre_patches(crop_h, crop_w, crop_hw, patch_size))
     out_dir = Path(out_dir)
     records = []
     with atomic_dir(out_dir, marker="meta.json") as tmp:
         store = np.lib.format.open_memmap(
-            tmp / "patches.npy", mode="w+", dtype=np.uint16, shape=(len(files) * len(grid), 4, patch_size, patch_size)
+            tmp / "patches.npy", mode="w+", dtype=np.uint16, shape=(len(files) * per_image, 4, patch_size, patch_size)
         )
         for n, path in enumerate(tqdm(files, desc=f"patches {out_dir.name}", unit="image")):
             frame = read_raw(path)
             img = pack(frame)
-            h, w = img.shape[1:]
-            if h < crop_h or w < crop_w:
-                raise ExpodiffError(f"{path}: packed image {h}×{w} is smaller than crop_hw {crop_h}×{crop_w}")
-            top, left = (h - crop_h) // 2, (w - crop_w) // 2
+            positions = centre_patches(*img.shape[1:], crop_hw, patch_size, what=str(path))
             # pack() is (DN − black) / (white − black) in float32; undoing it and rounding is exact.
             scale = (np.float32(frame.white_level) - frame.black_level)[:, None, None]
-            dn = np.rint(img[:, top : top + crop_h, left : left + crop_w] * scale).astype(np.uint16)
             source = dict(
                 file=str(path),
                 iso=frame.iso,
@@ -59,9 +65,10 @@ def build_patch_store(
                 black_level=frame.black_level.tolist(),
                 white_level=frame.white_level,
             )
-            for k, (y, x) in enumerate(grid):
-                store[n * len(grid) + k] = dn[:, y : y + patch_size, x : x + patch_size]
-                records.append(dict(source, top=top + y, left=left + x))  # position in the packed image
+            for k, (top, left) in enumerate(positions):
+                window = img[:, top : top + patch_size, left : left + patch_size]
+                store[n * per_image + k] = np.rint(window * scale).astype(np.uint16)
+                records.append(dict(source, top=top, left=left))  # position in the packed image
         store.flush()
         del store  # close the memmap before the directory is renamed
         meta = dict(

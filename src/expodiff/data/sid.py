@@ -115,3 +115,46 @@ def _listed_file(root: Path, entry: str, list_file: Path, lineno: int) -> Path:
     if not path.is_file():
         raise ExpodiffError(f"{list_file}:{lineno}: listed file {path} does not exist")
     return path
+
+
+# --- the paired-real training selection (PROTOCOL §1) --------------------------------------
+
+SELECTIONS = ("shot-00", "all-listed")
+# the original's paired training list (resources/SOURCES.md)
+PAIRED_REFERENCE = "sid_paired_train_280.txt"
+
+
+def read_pair_list(path) -> set[tuple[str, str]]:
+    """(short name, long name) per line of a pair list such as ``sid_paired_train_280.txt``
+    (``#`` lines are comments)."""
+    lines = Path(path).read_text().splitlines()
+    return {tuple(line.split()[:2]) for line in lines if line.strip() and not line.startswith("#")}
+
+
+def select_paired_pairs(pairs: list[SidTrainPair], selection: str = "shot-00", reference=None,
+                        list_file="Sony_train_list.txt") -> list[SidTrainPair]:
+    """The paired-real training pairs among ``Sony_train_list.txt``'s.
+
+    ``selection``: "shot-00" (the original's: the first shot of every scene and exposure, 280
+    pairs of the real list) or "all-listed" (every burst frame, ≈6.7× more; this project's
+    behaviour before issue 13). ``reference``: a pair list (the original's, bundled) that the
+    shot-00 selection must equal, by file name; given when the data is the real SID, where a
+    difference means another release of the list. Selecting nothing is an error naming
+    ``list_file``."""
+    if selection not in SELECTIONS:
+        raise ConfigError(f"paired.selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    chosen = pairs if selection == "all-listed" else [p for p in pairs if _NAME.match(p.short.stem)
+                                                      and _NAME.match(p.short.stem)["shot"] == "00"]
+    if not chosen:
+        raise ExpodiffError(f"{list_file}: paired.selection {selection} selects no pairs "
+                            f"(of {len(pairs)} listed; shot-00 keeps names like 00001_00_0.1s)")
+    if reference is not None and selection == "shot-00":
+        want, got = read_pair_list(reference), {(p.short.name, p.long.name) for p in chosen}
+        if got != want:
+            missing, extra = sorted(want - got), sorted(got - want)
+            raise ExpodiffError(
+                f"{list_file}: the shot-00 pairs differ from the original's paired training list {reference}: "
+                f"{len(missing)} of its {len(want)} missing (e.g. {' '.join(missing[0]) if missing else '-'}), "
+                f"{len(extra)} not in it (e.g. {' '.join(extra[0]) if extra else '-'}); "
+                "check the SID download, or set paired.selection: all-listed")
+    return chosen

@@ -10,7 +10,8 @@ read it; a new kind of training data is a new entry (plus its source class).
 - synthetic noise (``pg`` = P+g, ``eld`` = P+G+r+u, the models of ``physics.noise``): clean
   long-exposure patches from the patch store, noised per patch with parameters drawn from the
   camera's noise model;
-- ``paired``: real SID (short, long) pairs from the pair store, randomly cropped;
+- ``paired``: real SID (short, long) pairs from the pair store, in its windows (the fixed
+  centre patches, or random crops: ``expodiff.data.pairs``);
 - ``pmn``: the same pairs, dark-shading corrected and shot-noise augmented as PMN does.
 
 Every source returns a ``TrainBatch``; a method's loss reads only that. Importing this module
@@ -105,45 +106,116 @@ class TrainBatch:
     K: torch.Tensor  # (B,) system gain, DN/e⁻
 
 
-class SyntheticNoiseSource:
-    """Clean long-exposure patches + a noise model with per-patch parameters (P+G or ELD)."""
+def to_device(loaded: dict, device) -> dict:
+    """The tensors of a ``load`` result on ``device`` (asynchronous copies from pinned memory
+    on CUDA; on the CPU the same tensors)."""
+    return {key: value.to(device, non_blocking=True) for key, value in loaded.items()}
+
+
+class Source:
+    """Makes one training batch in two parts, so that the first can run in DataLoader workers
+    (``expodiff.data.feed``) while the device trains:
+
+    - ``load(indices, rng)``: everything drawn from the numpy ``rng`` (reading the stores,
+      crops, flips, PMN's augmentation), on the CPU; returns a dict of CPU tensors;
+    - ``finish(loaded, generator)``: everything drawn from the torch ``generator`` (the
+      synthetic noise), on the generator's device; returns the ``TrainBatch``.
+
+    Each part depends only on its own random stream, so a batch is the same whichever process
+    loads it."""
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def load(self, indices, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def finish(self, loaded: dict, generator: torch.Generator | None) -> TrainBatch:
+        raise NotImplementedError
+
+    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator | None) -> TrainBatch:
+        """Both parts in this process."""
+        return self.finish(self.load(indices, rng), generator)
+
+
+class SyntheticNoiseSource(Source):
+    """Clean long-exposure patches + a noise model with per-patch parameters (P+G or ELD).
+
+    ``training["noise_order"]``: "original" (default), as the ELD and ExposureDiffusion code
+    make their samples: the noise is added to the patch as stored, then input and target are
+    flipped and transposed together, so a transposed ELD sample carries column banding;
+    "augment-first": the clean patch is flipped first and then noised (row banding always).
+    Both draw the same flips (``augment``'s draws) and the same noise."""
+
+    NOISE_ORDERS = ("original", "augment-first")
 
     def __init__(self, directory, kind: DataKind, camera: dict, training: dict, patch_size=None, dark_shading=None):
         from expodiff.data.patches import PatchStore
 
         self.store, self.noise, self.camera = PatchStore(directory), kind.noise_model, camera
         self.K_range, self.ratio_range = tuple(training["K_range"]), tuple(training["ratio_range"])
+        self.noise_order = training.get("noise_order", "original")
+        if self.noise_order not in self.NOISE_ORDERS:
+            raise ConfigError(f"training.noise_order must be one of {', '.join(self.NOISE_ORDERS)}, "
+                              f"got {self.noise_order!r}")
 
-    def __len__(self) -> int:
-        return len(self.store)
-
-    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+    def load(self, indices, rng: np.random.Generator) -> dict:
         import numpy as np
         import torch
 
+        if self.noise_order == "augment-first":
+            return {"clean": torch.from_numpy(np.stack([augment(self.store[i], rng=rng)[0] for i in indices]))}
+        flips = np.stack([rng.random(3) < 0.5 for _ in indices])  # the draws of augment(), applied in finish
+        return {"clean": torch.from_numpy(np.stack([self.store[i] for i in indices])), "flips": torch.from_numpy(flips)}
+
+    def finish(self, loaded: dict, generator: torch.Generator | None) -> TrainBatch:
         from expodiff.physics.noise import add_noise, sample_noise_params
 
-        clean = torch.from_numpy(np.stack([augment(self.store[i], rng=rng)[0] for i in indices]))
+        clean = loaded["clean"]
         if generator is not None:  # noise is made where the generator is (CPU: the same tensor)
-            clean = clean.to(generator.device)
-        params = sample_noise_params(self.noise, self.camera, len(indices), K_range=self.K_range,
+            clean = clean.to(generator.device, non_blocking=True)
+        params = sample_noise_params(self.noise, self.camera, len(clean), K_range=self.K_range,
                                      ratio_range=self.ratio_range, generator=generator)
         x_t = add_noise(self.noise, clean, params, generator)
+        if "flips" in loaded:  # noise first: now flip input and target together
+            clean, x_t = flip_pairs(clean, x_t, loaded["flips"].tolist())
         return TrainBatch(clean, x_t, params.ratio, params.K)
 
 
-class PairedSource:
-    """Real (short, long) pairs: random crops, X_T = clip(short·r, 0, 1), K from the short's EXIF ISO."""
+def flip_pairs(clean: torch.Tensor, x_t: torch.Tensor, flips: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample of the (B,4,p,p) batches flipped as ``augment`` flips it: ``flips[b]`` =
+    (left-right, up-down, transpose)."""
+    import torch
+
+    def one(t, lr, ud, tr):
+        if lr:
+            t = t.flip(-1)
+        if ud:
+            t = t.flip(-2)
+        return t.transpose(-1, -2) if tr else t
+
+    pairs = [(one(c, *f), one(x, *f)) for c, x, f in zip(clean, x_t, flips)]
+    return (torch.stack([c for c, _ in pairs]).contiguous(), torch.stack([x for _, x in pairs]).contiguous())
+
+
+class PairedSource(Source):
+    """Real (short, long) pairs: the store's windows (fixed centre patches, or random crops:
+    ``expodiff.data.pairs``), X_T = clip(short·r, 0, 1), K from the short's EXIF ISO.
+
+    The whole batch is made in ``load`` (numpy randomness only); ``finish`` moves it to the
+    generator's device."""
 
     def __init__(self, directory, kind: DataKind, camera: dict, training: dict, patch_size: int, dark_shading=None):
         from expodiff.data.pairs import PairStore
 
         self.store, self.camera, self.size = PairStore(directory), camera, int(patch_size)
 
-    def __len__(self) -> int:
-        return len(self.store)
+    def finish(self, loaded: dict, generator: torch.Generator | None) -> TrainBatch:
+        if generator is not None:
+            loaded = to_device(loaded, generator.device)
+        return TrainBatch(**loaded)
 
-    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+    def load(self, indices, rng: np.random.Generator) -> dict:
         import numpy as np
         import torch
 
@@ -152,13 +224,14 @@ class PairedSource:
         shorts, longs, ratios, Ks = [], [], [], []
         for i in indices:
             short, long = augment(*self.store.crop(i, self.size, rng), rng=rng)
-            rec = self.store.pairs[i]
+            rec = self.store.record(i)
             shorts.append(np.clip(short * rec["ratio"], 0, 1))
             longs.append(long)
             ratios.append(float(rec["ratio"]))
             Ks.append(k_from_iso(rec["iso"], self.camera))
         as_t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
-        return TrainBatch(torch.from_numpy(np.stack(longs)), torch.from_numpy(np.stack(shorts)), as_t(ratios), as_t(Ks))
+        return {"clean": torch.from_numpy(np.stack(longs)), "x_t": torch.from_numpy(np.stack(shorts)),
+                "ratio": as_t(ratios), "K": as_t(Ks)}
 
 
 class PMNSource(PairedSource):
@@ -176,7 +249,7 @@ class PMNSource(PairedSource):
         super().__init__(directory, kind, camera, training, patch_size)
         self.dark_shading = DarkShading(dark_shading) if dark_shading else None
 
-    def batch(self, indices, rng: np.random.Generator, generator: torch.Generator) -> TrainBatch:
+    def load(self, indices, rng: np.random.Generator) -> dict:
         import numpy as np
         import torch
 
@@ -186,7 +259,7 @@ class PMNSource(PairedSource):
         sigma = self.SIGMAS[int(rng.integers(len(self.SIGMAS)))]
         inputs, targets, ratios, Ks = [], [], [], []
         for i in indices:
-            rec = self.store.pairs[i]
+            rec = self.store.record(i)
             short_dn, long_dn, (top, left) = self.store.crop_dn(i, self.size, rng)
             if self.dark_shading is not None:  # DSC on both frames in training
                 short_dn = short_dn - self.dark_shading.window(rec["iso"], top, left, self.size, self.size)
@@ -201,7 +274,8 @@ class PMNSource(PairedSource):
             ratios.append(float(rec["ratio"]))
             Ks.append(k_from_iso(rec["iso"], self.camera))
         as_t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
-        return TrainBatch(torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(inputs)), as_t(ratios), as_t(Ks))
+        return {"clean": torch.from_numpy(np.stack(targets)), "x_t": torch.from_numpy(np.stack(inputs)),
+                "ratio": as_t(ratios), "K": as_t(Ks)}
 
 
 # pg and eld are the noise models of physics.noise.NOISE_MODELS (tests/test_cli_train.py holds

@@ -21,13 +21,14 @@ from matplotlib.figure import Figure
 
 from expodiff.errors import ExpodiffError
 from expodiff.io.atomic import atomic_dir, atomic_path
+from expodiff.protocols import GT_FREE, ORACLE, SHORT_LABELS
 from expodiff.report.render import packed_to_srgb
 from expodiff.seeds import evaluation_seed
 
 # scene_grids runs the networks: its torch-side imports are inside it, so the training curves
 # and runtime figures need only numpy, pandas and matplotlib (envs/report.yaml)
 
-GRID_COLUMNS = ["scene", "input_file", "ratio", "panel", "n_steps", "step", "psnr"]
+GRID_COLUMNS = ["scene", "input_file", "ratio", "protocol", "panel", "n_steps", "step", "psnr"]
 PANEL_INCHES = 2.6
 
 
@@ -57,8 +58,9 @@ def scene_grids(
     oracle: bool,
     seed: int,
     out_dir,
-    padding: str = "original",
+    padding: str | dict = "original",
     compute=None,
+    eld_ratio: str = "original",
 ) -> pd.DataFrame:
     """One PNG per scene of ``eval_dir`` at ``ratio`` in ``out_dir`` (``{scene}.png``), plus ``psnr.csv``.
 
@@ -67,9 +69,14 @@ def scene_grids(
     each prediction). Each checkpoint is rebuilt from the spec it records, which must be its
     variant's. A scene with several inputs at ``ratio`` (ELD) gets
     one row per input. Every panel of a row is rendered with the ground truth's grey-world white
-    balance. PSNR is on the packed raw image as the evaluation measures it (oracle correction if
-    ``oracle``; the input X_T uncorrected). Returns the PSNR table (``psnr.csv``).
-    ``compute``: where the networks run (config ``compute``; None: CPU fp32), as in the evaluation.
+    balance. PSNR is on the packed raw image as the evaluation measures it: ``oracle`` True runs
+    the oracle protocol (the paper's: ground-truth illumination correction), False the GT-free one
+    (the input X_T is never corrected). Returns the PSNR table (``psnr.csv``).
+    ``padding``: one for both networks, or {"baseline": ..., "ours": ...} (each variant's
+    recipe's eval_padding, as its evaluation). ``compute``: where the networks run (config
+    ``compute``; None: CPU fp32), ``eld_ratio``: how
+    the measured ratio becomes amplification and ladder (config ``evaluation.eld_ratio``), as in
+    the evaluation.
     """
     from expodiff.device import compute_settings
 
@@ -93,41 +100,46 @@ def scene_grids(
     records = []
     with atomic_dir(out_dir, marker="psnr.csv") as tmp:
         for scene, rows in index.groupby("scene", sort=False):
-            panels = [_scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute)
+            panels = [_scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute, eld_ratio)
                       for rec in rows.itertuples()]  # fmt: skip
-            _save_grid(tmp / f"{scene_file_name(scene)}.png", panels, f"scene {scene}, ×{int(ratio)}")
+            protocol = SHORT_LABELS[ORACLE if oracle else GT_FREE]
+            _save_grid(tmp / f"{scene_file_name(scene)}.png", panels, f"scene {scene}, ×{int(ratio)}, {protocol} protocol")
             records += [r for _, _, row in panels for r in row]
         table = pd.DataFrame(records, columns=GRID_COLUMNS)
         table.to_csv(tmp / "psnr.csv", index=False, float_format="%.6f")
     return table
 
 
-def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute):
+def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute, eld_ratio):
     """(input file, [(title, sRGB image)], PSNR records) of one evaluation image."""
     import torch
 
+    from expodiff.data.eld import input_ratios
     from expodiff.inference import amplify, enhance
     from expodiff.metrics import psnr_ssim
     from expodiff.physics.noise import k_from_iso
 
     x_short, gt = np.load(rec.input_npy), np.load(rec.gt_npy)
     ratio, K = int(rec.ratio), k_from_iso(float(rec.iso), camera)
+    amplification, ladder_ratio = input_ratios(float(rec.exposure_ratio), eld_ratio)
     wb = grey_world_wb(gt)
-    x_t = amplify(torch.as_tensor(x_short, dtype=torch.float32), ratio).numpy()
+    x_t = amplify(torch.as_tensor(x_short, dtype=torch.float32), amplification).numpy()
 
     shown = [("input", 1, 1, f"input X_T (×{ratio})", x_t)]
     for panel, (variant, net, spec) in nets.items():
         n = max(spec.impl.run_steps([n_steps]))  # a one-step method (the baseline) runs once
-        preds = enhance(net, spec, x_short, ratio, K, n, gt=gt if oracle else None,
-                        generator=compute.generator(evaluation_seed(seed, rec.row, n)), padding=padding,
-                        compute=compute)  # fmt: skip
+        preds = enhance(net, spec, x_short, ladder_ratio, K, n, gt=gt if oracle else None,
+                        generator=compute.generator(evaluation_seed(seed, rec.row, n)),
+                        padding=padding[panel] if isinstance(padding, dict) else padding,
+                        compute=compute, amplification=amplification)  # fmt: skip
         for step, pred in zip(spec.impl.step_labels(n, preds), preds):
             title = f"{panel}, step {step}/{n}" if len(preds) > 1 else f"{panel} ({variant['name']})"
             shown.append((panel, n, step, title, pred))
     panels, records = [], []
+    protocol = ORACLE if oracle else GT_FREE
     for panel, n, step, title, image in shown:
         psnr = psnr_ssim(gt, image)[0]
-        records.append([str(rec.scene), Path(str(rec.input_file)).name, ratio, panel, n, step, psnr])
+        records.append([str(rec.scene), Path(str(rec.input_file)).name, ratio, protocol, panel, n, step, psnr])
         panels.append((f"{title}\nPSNR {psnr:.2f} dB", packed_to_srgb(image, wb=wb)))
     panels.append(("ground truth", packed_to_srgb(gt, wb=wb)))
     return Path(str(rec.input_file)).name, panels, records
