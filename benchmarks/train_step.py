@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from expodiff import seeds
+from expodiff.data.feed import IterationBatches
 from expodiff.device import compute_settings
 from expodiff.methods import MethodSpec, get_method
 
@@ -73,15 +74,16 @@ def write_patch_store(directory: Path, count: int, size: int, seed: int = 0) -> 
     return directory
 
 
-def split_batch(source, indices, rng, generator, device, timer):
-    """``source.batch`` in its two parts (``expodiff.data.sources.Source``), each timed: what
-    ``load`` makes on the CPU (reading, crops, flips: in DataLoader workers in a training with
-    compute.data_workers > 0) moved to the device (data), and what ``finish`` makes there from
-    the torch generator (noise; real pairs: nothing left but the copy)."""
+def split_batch(feed, it, source, generator, device, timer):
+    """Iteration ``it``'s batch in its two parts (``expodiff.data.sources.Source``), each timed:
+    the feed's item (``expodiff.data.feed.IterationBatches``: reading, crops, flips, in
+    DataLoader workers in a training with compute.data_workers > 0) moved to the device (data),
+    and what ``finish`` makes there from the torch generator (noise; real pairs: nothing left
+    but the copy)."""
     from expodiff.data.sources import to_device
 
     with timer("data"):
-        loaded = to_device(source.load(indices, rng), device)
+        loaded = to_device(feed[it], device)
     with timer("noise"):
         return source.finish(loaded, generator)
 
@@ -136,20 +138,18 @@ def measure(device="cpu", size=128, method="ours", backbone="unet", data="pg", p
         runner.register_forward_pre_hook(lambda m, args: recorded.append(
             tuple(a.detach() if torch.is_tensor(a) else a for a in args)))
 
-        seed, iters_per_epoch = int(training["seed"]), -(-len(source) // batch_size)
+        seed = int(training["seed"])
         rows = []
         if print_rows:
             print(f"device {device}; {backbone}/{method} data {data}; {precision}; "
                   f"batch {batch_size}×4×{size}²; times in ms")
             print(f"{'iter':>5} " + " ".join(f"{p:>9}" for p in PARTS) + f" {'iteration':>10} {'bare':>9} {'passes':>6}")
+        feed = IterationBatches(source, seed, batch_size)  # what the training's feed makes
         for it in range(warmup + iterations):
-            epoch, pos = divmod(it, iters_per_epoch)
-            order = seeds.epoch_order(seed, epoch, len(source))
-            rng = seeds.batch_rng(seed, epoch, pos)
             generator = compute.generator(seeds.training_seed(seed, it))
             timer = Timer(device)
             recorded.clear()
-            batch = split_batch(source, order[pos * batch_size : (pos + 1) * batch_size], rng, generator, device, timer)
+            batch = split_batch(feed, it, source, generator, device, timer)
             with timer("fwd+bwd"):
                 loss = impl.loss(runner, spec, batch, extra=extra, training=training, generator=generator,
                                  rng=seeds.training_rng(seed, it))

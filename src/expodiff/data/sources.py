@@ -81,11 +81,16 @@ def data_kind(name: str) -> DataKind:
 # --- the sources ---------------------------------------------------------------------------
 
 
+def draw_flips(rng) -> np.ndarray:
+    """One sample's random (left-right, up-down, transpose) flags: ``augment``'s draws."""
+    return rng.random(3) < 0.5
+
+
 def augment(*patches, rng) -> list:
     """The same random horizontal/vertical flips and transpose for (4,p,p) patches (input and target)."""
     import numpy as np
 
-    flips = rng.random(3) < 0.5
+    flips = draw_flips(rng)
     out = []
     for patch in patches:
         if flips[0]:
@@ -165,7 +170,7 @@ class SyntheticNoiseSource(Source):
 
         if self.noise_order == "augment-first":
             return {"clean": torch.from_numpy(np.stack([augment(self.store[i], rng=rng)[0] for i in indices]))}
-        flips = np.stack([rng.random(3) < 0.5 for _ in indices])  # the draws of augment(), applied in finish
+        flips = np.stack([draw_flips(rng) for _ in indices])  # augment()'s draws, applied in finish
         return {"clean": torch.from_numpy(np.stack([self.store[i] for i in indices])), "flips": torch.from_numpy(flips)}
 
     def finish(self, loaded: dict, generator: torch.Generator | None) -> TrainBatch:
