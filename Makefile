@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # extra arguments for snakemake, e.g. make demo SNAKEMAKE_ARGS=-n
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv demo test slurm-local lint dag
+.PHONY: venv demo mini test slurm-local lint dag
 
 venv: $(STAMP)
 
@@ -25,6 +25,14 @@ $(STAMP): pyproject.toml
 
 demo: venv
 	$(BIN)/snakemake --cores all --workflow-profile profiles/demo $(SNAKEMAKE_ARGS) demo
+
+# the scaled reproduction that shows training learns (docs/MINI.md): CPU by default; DEVICE=cuda
+# (or cuda:N) adds configs/mini-gpu.yaml (a larger budget on the GPU, one training at a time)
+DEVICE ?= cpu
+MINI_GPU_ARGS = --configfile configs/mini.yaml configs/mini-gpu.yaml --config 'compute={device: "$(DEVICE)"}' --resources gpu=1
+
+mini: venv
+	$(BIN)/snakemake --cores all --workflow-profile profiles/mini $(if $(filter cuda%,$(DEVICE)),$(MINI_GPU_ARGS)) $(SNAKEMAKE_ARGS) mini
 
 # tests/test_slurm.py needs the one-node SLURM test cluster of scripts/slurm-local.sh: with
 # SLURM_LOCAL=auto (the default) `make test` starts it first when it can (as root with apt-get:

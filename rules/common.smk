@@ -82,16 +82,17 @@ wildcard_constraints:
 
 
 def get_active_variants():
-    """Variants with a model: every variant when we train them (`checkpoints: trained`), the
-    ones the authors released when evaluating their checkpoints (`checkpoints: released`).
+    """Variants with a model: every variant of `run_variants` (null: all) when we train them
+    (`checkpoints: trained`), the ones the authors released when evaluating their checkpoints
+    (`checkpoints: released`).
     """
     if config["checkpoints"] == "released":
         return [
             v
-            for v in config["variants"]
+            for v in expodiff.config.run_variants(config)
             if v in config["released_checkpoints"]["files"]
         ]
-    return list(config["variants"])
+    return expodiff.config.run_variants(config)
 
 
 def uses_released_checkpoints():
@@ -124,7 +125,26 @@ def get_final_output():
         )
     outputs += expand("results/plots/steps.{ext}", ext=["png", "pdf"])
     outputs += get_report_output()
-    return outputs
+    return outputs + get_mini_output()
+
+
+def get_mini_output():
+    """The mini summary (`mini_summary.enabled`: configs/mini.yaml), else nothing."""
+    if not config["mini_summary"]["enabled"]:
+        return []
+    return expand("results/mini/summary.{ext}", ext=["md", "csv"]) + [
+        "results/mini/training_curves.png"
+    ]
+
+
+def get_mini_target(wildcards):
+    """Target mini: everything, with the summary; refuses a config without it."""
+    if not config["mini_summary"]["enabled"]:
+        raise WorkflowError(
+            "target mini needs the mini overlay: add --configfile configs/mini.yaml "
+            "or --workflow-profile profiles/mini (or run `make mini`)"
+        )
+    return get_final_output()
 
 
 def get_demo_output(wildcards):
@@ -565,8 +585,8 @@ def get_scene_grid_sources(wildcards):
 
 
 def get_train_logs(wildcards):
-    """Every variant's train_log.csv, in config order."""
-    return expand(rules.train.output.log_csv, variant=config["variants"])
+    """Every trained variant's train_log.csv, in config order."""
+    return expand(rules.train.output.log_csv, variant=get_active_variants())
 
 
 def get_runtime_inputs(wildcards):
@@ -576,10 +596,10 @@ def get_runtime_inputs(wildcards):
     make Snakemake retrain (missing measurements show as empty rows).
     """
     return {
-        "models": expand(rules.train.output.model, variant=config["variants"]),
+        "models": expand(rules.train.output.model, variant=get_active_variants()),
         "summaries": expand(
             rules.evaluate.output.summary,
-            variant=config["variants"],
+            variant=get_active_variants(),
             dataset=config["evaluation"]["datasets"],
         ),
     }
@@ -589,9 +609,9 @@ def get_runtime_benchmarks(wildcards):
     """{"train/<variant>" | "evaluate/<variant>/<dataset>": benchmark TSV} of those jobs."""
     benchmarks = {
         f"train/{v}": expand(rules.train.benchmark, variant=v)[0]
-        for v in config["variants"]
+        for v in get_active_variants()
     }
-    for v in config["variants"]:
+    for v in get_active_variants():
         for d in config["evaluation"]["datasets"]:
             benchmarks[f"evaluate/{v}/{d}"] = expand(
                 rules.evaluate.benchmark, variant=v, dataset=d

@@ -251,8 +251,10 @@ rule training_curves:
         mem_mb=2000,
         runtime=10,
     params:
-        variants=list(config["variants"]),
-        methods={name: v["method"] for name, v in config["variants"].items()},
+        variants=get_active_variants(),
+        methods={
+            name: config["variants"][name]["method"] for name in get_active_variants()
+        },
     script:
         "../workflow/scripts/training_curves.py"
 
@@ -314,6 +316,81 @@ rule environment:
         "../workflow/scripts/environment.py"
 
 
+# the regression summary of `make mini` (mini_summary.enabled): input, baseline and ours per
+# ratio and protocol, paired differences with bootstrap intervals, the paper's deltas
+if config["mini_summary"]["enabled"]:
+
+    rule mini_summary:
+        input:
+            baseline=expand(
+                rules.evaluate.output.per_image,
+                variant=config["mini_summary"]["baseline"],
+                dataset=config["mini_summary"]["dataset"],
+            ),
+            ours=expand(
+                rules.evaluate.output.per_image,
+                variant=config["mini_summary"]["ours"],
+                dataset=config["mini_summary"]["dataset"],
+            ),
+            eval_set=expand(
+                rules.evaluate.input.eval_set,
+                dataset=config["mini_summary"]["dataset"],
+            ),
+            logs=expand(
+                rules.train.output.log_csv,
+                variant=[
+                    config["mini_summary"]["baseline"],
+                    config["mini_summary"]["ours"],
+                ],
+            ),
+            paper=get_resource("paper_results.csv"),
+            step_curve=get_resource("step_curve.csv"),
+            code=get_library_sources("report.mini", "provenance"),
+        output:
+            md=report(
+                "results/mini/summary.md",
+                caption="../workflow/report/mini_summary.rst",
+                category="0. Mini summary",
+                labels={"file": "summary", "format": "md"},
+            ),
+            csv=report(
+                "results/mini/summary.csv",
+                caption="../workflow/report/mini_summary.rst",
+                category="0. Mini summary",
+                labels={"file": "summary", "format": "csv"},
+            ),
+            curves=report(
+                "results/mini/training_curves.png",
+                caption="../workflow/report/mini_curves.rst",
+                category="0. Mini summary",
+                labels={"file": "learning curves", "format": "png"},
+            ),
+        log:
+            "logs/mini_summary/mini_summary.log",
+        conda:
+            "../envs/torch.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            summary=config["mini_summary"],
+            protocols=config["evaluation"]["protocols"],
+            eval_steps=config["evaluation"]["steps"],
+            eld_ratio=config["evaluation"]["eld_ratio"],
+            methods={
+                name: config["variants"][name]["method"]
+                for name in (
+                    config["mini_summary"]["baseline"],
+                    config["mini_summary"]["ours"],
+                )
+            },
+            run_config=config,
+            repo=os.path.relpath(workflow.basedir),
+        script:
+            "../workflow/scripts/mini_summary.py"
+
+
 ##### named targets #####
 
 
@@ -364,6 +441,13 @@ rule steps:
 rule demo:
     input:
         get_demo_output,
+    localrule: True
+
+
+# `make mini`: everything of the mini overlay, with its summary (docs/MINI.md)
+rule mini:
+    input:
+        get_mini_target,
     localrule: True
 
 

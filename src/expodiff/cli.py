@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-demo-data", help="write the embedded synthetic raw dataset (DNG files)")
     p.add_argument("out", help="output directory")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated scenes and noise")
-    p.add_argument("--preset", default="demo", help="dataset size preset (demo, tiny)")
+    p.add_argument("--preset", default="demo", help="dataset size preset (demo, mini, tiny)")
     p.set_defaults(func=cmd_make_demo_data)
 
     p = sub.add_parser("pack", help="pack one raw file to a 4×H/2×W/2 float32 .npy in [0,1]")

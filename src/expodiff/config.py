@@ -161,6 +161,38 @@ def evaluation_errors(config: dict) -> list[str]:
     return errors
 
 
+def run_variants(config: dict) -> list[str]:
+    """The variants a run trains and evaluates: ``run_variants`` (config order), or every one."""
+    chosen = config.get("run_variants")
+    return [v for v in config["variants"] if chosen is None or v in chosen]
+
+
+def run_variants_errors(config: dict) -> list[str]:
+    """``run_variants`` naming unknown variants, and the step plot or ``mini_summary`` naming
+    a variant the run does not train (their figures and summaries need its evaluations)."""
+    variants, chosen = config["variants"], config.get("run_variants")
+    errors = [f"run_variants: unknown variant {name!r} (not in variants)" for name in chosen or [] if name not in variants]
+    active = run_variants(config)
+    if chosen is not None:
+        plot = config["step_plot"]
+        errors += [f"step_plot.{field}: variant {plot[field]!r} is not in run_variants {chosen}"
+                   for field in ("variant", "baseline", "ddim")
+                   if plot[field] is not None and plot[field] in variants and plot[field] not in active]  # fmt: skip
+    mini = config.get("mini_summary")
+    if mini and mini["enabled"]:
+        for field, method in (("baseline", "baseline"), ("ours", "ours")):
+            name = mini[field]
+            if name not in active:
+                errors.append(f"mini_summary.{field}: {name!r} is not a variant this run trains (variants, run_variants)")
+            elif variants[name]["method"] != method:
+                errors.append(f"mini_summary.{field}: variant {name!r} is not {method}")
+        if mini["dataset"] not in config["evaluation"]["datasets"]:
+            errors.append(f"mini_summary.dataset: {mini['dataset']!r} is not in evaluation.datasets")
+        if mini["steps"] not in config["evaluation"]["steps"]:
+            errors.append(f"mini_summary.steps: {mini['steps']} is not in evaluation.steps")
+    return errors
+
+
 def config_errors(config: dict) -> list[str]:
     """Messages, each naming its key, for references between config sections and values that
     must agree (a schema-valid config; empty if it is consistent)."""
@@ -232,6 +264,7 @@ def config_errors(config: dict) -> list[str]:
         errors.append(f"step_plot.ratio: {plot['ratio']} is not in evaluation.datasets.{plot['dataset']}.ratios")
     if not set(plot["steps"]) <= set(steps):
         errors.append(f"step_plot.steps: {plot['steps']} are not all in evaluation.steps")
+    errors += run_variants_errors(config)
     source = config["calibration"]["camera_params"]
     if not is_camera_path(source) and not _is_bundled_camera(source):
         errors.append(

@@ -25,6 +25,12 @@ from expodiff.recipes import recipe_name, used_recipes
 PAPER_TRAIN = {"patches": 161, "pairs": 280}  # PROTOCOL section 1: SID train scenes, and pairs
 
 
+def _run_variants(config: Mapping) -> dict:
+    """The variants the run trains (``run_variants``; null or absent: all), {name: entry}."""
+    chosen = config.get("run_variants")
+    return {name: v for name, v in config["variants"].items() if chosen is None or name in chosen}
+
+
 def job_counts(config: Mapping) -> dict[str, int]:
     """Jobs per rule of the training stores, training, evaluation and report stages for ``config``.
 
@@ -33,7 +39,7 @@ def job_counts(config: Mapping) -> dict[str, int]:
     evaluation per variant and dataset. Downloads, packing and calibration are left out: what
     they run depends on what is on disk, and they need no GPU.
     """
-    variants, datasets = config["variants"], config["evaluation"]["datasets"]
+    variants, datasets = _run_variants(config), config["evaluation"]["datasets"]
     kinds = [data_kind(v["data"]) for v in variants.values()]
     counts = {store.rule: 1 for store in dict.fromkeys(kind.store for kind in kinds)}
     if any(kind.uses_dark_shading(config) for kind in kinds):
@@ -59,7 +65,7 @@ def eval_steps(config: Mapping) -> dict[str, list[int]]:
     for ddim, one step for the baseline)."""
     from expodiff.methods import get_method  # torch: only when planning
 
-    methods = dict.fromkeys(v["method"] for v in config["variants"].values())
+    methods = dict.fromkeys(v["method"] for v in _run_variants(config).values())
     return {name: get_method(name).eval_steps(config["evaluation"]) for name in methods}
 
 
@@ -184,7 +190,7 @@ def plan(
 
     batch = int(config["training"]["batch_size"])
     samples = samples_per_epoch(config, run_dir)
-    variants = config["variants"]
+    variants = _run_variants(config)
     measured = {name: measured_its(run_dir, name) for name in variants} if run_dir is not None else {}
     benchmarked = read_speeds(speeds) if speeds else []
     precision = precision or config["compute"]["precision"]

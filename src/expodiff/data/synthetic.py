@@ -98,6 +98,17 @@ PRESETS = {
         n_dark=4,
         flat_levels=(0.02, 0.05, 0.1, 0.2, 0.35, 0.5),
     ),
+    # `make mini` (docs/MINI.md): 64 train scenes of 384×576 (192×288 packed, 8 patches of 64² in
+    # the 128×256 centre crop: 512 a epoch), the 15 evaluation scenes, one ELD scene
+    "mini": Preset(
+        raw_hw=(384, 576),
+        n_train=64,
+        sid_eval_scenes=SID_EVAL_SCENES,
+        n_eld_scenes=1,
+        calib_isos=(100, 400, 1600, 3200, 6400),
+        n_dark=4,
+        flat_levels=(0.02, 0.05, 0.1, 0.2, 0.35, 0.5),
+    ),
     # for unit tests: ~0.3 s, 65 files, 1 MB
     "tiny": Preset(
         raw_hw=(64, 96),
