@@ -85,6 +85,10 @@ class Preset:
     calib_isos: tuple[int, ...]  # ISOs of the dark and flat frames
     n_dark: int  # dark frames per ISO
     flat_levels: tuple[float, ...]  # flat signal as a fraction of white − black; a pair per level
+    # a scene's crop of its source image, as a fraction of the largest crop with the raw aspect
+    # (drawn uniformly): below ~0.5 a raw pixel holds less than one source pixel, as in a real
+    # 12-Mpixel frame, whose pixels are smoother than those of a whole photo shrunk to 384×576
+    crop_fraction: tuple[float, float] = (0.45, 1.0)
 
 
 PRESETS = {
@@ -108,6 +112,7 @@ PRESETS = {
         calib_isos=(100, 400, 1600, 3200, 6400),
         n_dark=4,
         flat_levels=(0.02, 0.05, 0.1, 0.2, 0.35, 0.5),
+        crop_fraction=(0.25, 0.5),
     ),
     # for unit tests: ~0.3 s, 65 files, 1 MB
     "tiny": Preset(
@@ -204,12 +209,14 @@ def _source_image(name: str) -> np.ndarray:
     return np.asarray(img[..., :3], dtype=np.float64) / 255.0
 
 
-def scene_rgb(rng: np.random.Generator, source: str, hw: tuple[int, int]) -> np.ndarray:
-    """A random crop (45–100 % of the largest one with the raw aspect) of ``source``, resized to hw."""
+def scene_rgb(
+    rng: np.random.Generator, source: str, hw: tuple[int, int], crop_fraction: tuple[float, float] = (0.45, 1.0)
+) -> np.ndarray:
+    """A random crop (``crop_fraction`` of the largest one with the raw aspect) of ``source``, resized to hw."""
     img = _source_image(source)
     h, w = hw
     max_h = min(img.shape[0], img.shape[1] * h / w)
-    ch = max_h * rng.uniform(0.45, 1.0)
+    ch = max_h * rng.uniform(*crop_fraction)
     cw = ch * w / h
     top = int(rng.uniform(0, img.shape[0] - ch))
     left = int(rng.uniform(0, img.shape[1] - cw))
@@ -243,10 +250,10 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def _clean_scene(seed: int, name: str, source_index: int, hw: tuple[int, int]):
+def _clean_scene(seed: int, name: str, source_index: int, preset: Preset):
     """(clean mosaic in DN above black, the item's generator to draw its noise from)."""
     rng = _rng(seed, name)
-    rgb = scene_rgb(rng, SOURCES[source_index % len(SOURCES)], hw)
+    rgb = scene_rgb(rng, SOURCES[source_index % len(SOURCES)], preset.raw_hw, preset.crop_fraction)
     return rgb_to_clean_raw(rgb, rng.uniform(*PEAK_RANGE) * RANGE_DN), rng
 
 
@@ -262,7 +269,7 @@ def _write_sid(root: Path, preset: Preset, seed: int) -> None:
     train = [f"{i:05d}" for i in range(1, preset.n_train + 1)]
     lists: dict[str, list[str]] = {"train": [], "test": [], "val": []}
     for k, scene in enumerate(train + list(preset.sid_eval_scenes)):
-        clean, rng = _clean_scene(seed, f"sid/{scene}", k, preset.raw_hw)
+        clean, rng = _clean_scene(seed, f"sid/{scene}", k, preset)
         iso = int(rng.choice(SID_ISOS))  # one ISO per scene, as in SID's list files
         f_number = int(rng.choice(SID_F_NUMBERS))
         p = true_noise_params(iso)
@@ -282,7 +289,7 @@ def _write_sid(root: Path, preset: Preset, seed: int) -> None:
 def _write_eld(root: Path, preset: Preset, seed: int, first_source: int) -> None:
     ref_iso, ref_t = ELD_REFERENCE
     for scene in range(1, preset.n_eld_scenes + 1):
-        clean, rng = _clean_scene(seed, f"eld/{scene}", first_source + scene - 1, preset.raw_hw)
+        clean, rng = _clean_scene(seed, f"eld/{scene}", first_source + scene - 1, preset)
         folder = root / CAMERA / f"scene-{scene}"
         for image_id in range(1, 17):
             ratio = ELD_RATIO_BY_ID.get(image_id)
