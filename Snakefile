@@ -17,6 +17,8 @@ include: "rules/calibrate.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/camera_model.smk"
+include: "rules/eld_cameras.smk"
 
 
 rule all:

@@ -1,4 +1,5 @@
 import ast
+import glob
 import os
 import re
 import sys
@@ -41,6 +42,8 @@ except WorkflowError as err:
 LIBRARY = Path(workflow.basedir, "src", "expodiff")
 # where `data: {source: synthetic}` writes the generated SID, ELD and calibration folders
 SYNTHETIC_DIR = "results/data/synthetic"
+# generated cameras (expodiff.data.synthetic's second camera): {camera}/calibration, {camera}/pairs
+SYNTHETIC_CAMERAS_DIR = "results/data/synthetic_cameras"
 
 # The workflow's own library, also where snakemake's python lacks it: its config checks and
 # its table of training data kinds (which store each `data` trains on, the rule building it,
@@ -125,7 +128,14 @@ def get_final_output():
         )
     outputs += expand("results/plots/steps.{ext}", ext=["png", "pdf"])
     outputs += get_report_output()
-    return outputs + get_mini_output()
+    return outputs + get_mini_output() + get_eld_cameras_output()
+
+
+def get_eld_cameras_output():
+    """The ELD other-cameras table (eld_cameras.enabled), else nothing."""
+    if not config["eld_cameras"]["enabled"]:
+        return []
+    return expand("results/tables/eld_cameras.{ext}", ext=["csv", "md", "tex"])
 
 
 def get_mini_output():
@@ -273,6 +283,9 @@ def get_missing_downloads():
             for d in config["evaluation"]["datasets"].values()
             if d["kind"] == "eld"
         }
+        | set(
+            config["eld_cameras"]["cameras"] if config["eld_cameras"]["enabled"] else []
+        )
     )
     wanted = {
         "sid": [
@@ -317,31 +330,51 @@ def get_bundled_camera(name):
     return LIBRARY / "resources" / "camera_params" / f"{name}.json"
 
 
-def get_calibration_frames():
-    """Folder with dark/ and flat/ frames to calibrate `camera` from (calibration.frames)."""
-    return config["calibration"]["frames"]
+def get_camera(wildcards):
+    """The `cameras` entry of the job's camera."""
+    return config["cameras"][wildcards.camera]
+
+
+def get_cameras_pattern(calibrated=None):
+    """Wildcard pattern of the cameras (calibrated: with frames; False: without; None: all)."""
+    names = [
+        name
+        for name, entry in config["cameras"].items()
+        if calibrated is None or bool(entry["frames"]) == calibrated
+    ]
+    return "|".join(names) or "(?!)"
 
 
 def get_frames_input(folder):
-    """A folder of raw frames as a DAG input: the generated dataset if it lives inside it."""
+    """A folder of raw frames as a DAG input: the generated dataset (SID/ELD/Sony frames, or a
+    generated camera's) if it lives inside one."""
     folder = os.path.normpath(folder)
     if folder == SYNTHETIC_DIR or folder.startswith(SYNTHETIC_DIR + os.sep):
         return SYNTHETIC_DIR
+    if folder.startswith(SYNTHETIC_CAMERAS_DIR + os.sep):
+        camera = folder[len(SYNTHETIC_CAMERAS_DIR) + 1 :].split(os.sep)[0]
+        return os.path.join(SYNTHETIC_CAMERAS_DIR, camera)
     return folder
 
 
-def get_noise_params_file():
-    """The file behind calibration.camera_params, so that editing it reruns the export."""
-    source = config["calibration"]["camera_params"]
-    return (
-        source
-        if is_camera_path(source)
-        else os.path.relpath(get_bundled_camera(source))
-    )
+def get_camera_frames_input(wildcards):
+    return get_frames_input(get_camera(wildcards)["frames"])
 
 
-def get_bundled_camera_file(wildcards):
-    return os.path.relpath(get_bundled_camera(wildcards.camera))
+def get_camera_params_inputs(wildcards):
+    """The camera's parameter source (its params file, else its calibration) and a sample raw
+    file of it when one is on disk (for unpack())."""
+    entry = get_camera(wildcards)
+    source = entry["params"]
+    if source is None:
+        params = f"results/calibration/{wildcards.camera}.json"
+    elif is_camera_path(source):
+        params = source
+    else:
+        params = os.path.relpath(get_bundled_camera(source))
+    # the raw format of a camera whose frames are not read here: its test pairs' files
+    pairs = get_camera_pairs_input(wildcards) if entry["test_pairs"] else None
+    return {"params": params} | ({"pairs": pairs} if pairs else {})
 
 
 ##### training and evaluation #####
@@ -413,6 +446,78 @@ def get_train_inputs(wildcards):
         camera = f"results/cameras/{config['camera']}.json"
     inputs = {"store": kind.store.output, "camera": camera}
     return inputs | get_dark_shading_input(wildcards)
+
+
+def get_train_store(wildcards):
+    """The variant's training data store (its marker file), as an input."""
+    return get_data_kind(wildcards).store.output
+
+
+def get_camera_training_settings(wildcards):
+    """A camera model's training settings: the variant's, with K_range the camera's calibrated
+    span (resolved from its parameter file at training time) when camera_model.K_range says so.
+    """
+    settings = get_training_settings(wildcards)
+    if config["camera_model"]["K_range"] == "calibrated":
+        settings = settings | {"K_range": "calibrated"}
+    return settings
+
+
+def get_test_pairs(camera):
+    """cameras.{camera}.test_pairs with `{eld_root}` replaced by the ELD dataset's folder (the
+    real one, data.eld_root, or the generated one); None when it has none."""
+    folder = config["cameras"][camera]["test_pairs"]
+    if folder is None:
+        return None
+    return os.path.normpath(folder.format(eld_root=get_raw_root("eld")))
+
+
+def get_camera_pairs_input(wildcards):
+    """The camera's test-pair folder as an input: the ELD dataset's install marker when it lies
+    in the ELD root (the other ELD cameras), so it is downloaded first; else the folder.
+    """
+    folder = get_test_pairs(wildcards.camera)
+    root = os.path.normpath(get_raw_root("eld"))
+    if os.path.dirname(folder) == root:
+        return get_raw_marker("eld", os.path.basename(folder))
+    return get_frames_input(folder)
+
+
+def get_camera_pairs_dataset(wildcards):
+    """The camera's test pairs as an evaluation dataset in ELD's layout: every scene-N folder
+    (found when packed), x100 and x200, full frames."""
+    folder = get_test_pairs(wildcards.camera)
+    return {
+        "kind": "eld",
+        "camera": os.path.basename(folder),
+        "scenes": None,
+        "ratios": [100, 200],
+        "crop": None,
+    }
+
+
+def get_model_card_inputs(wildcards):
+    """What a camera's model card reports (for unpack()): its parameter files, its calibration
+    figures when calibrated, the trainings' logs and the evaluations when it has test pairs.
+    """
+    camera, entry = wildcards.camera, get_camera(wildcards)
+    variants = config["camera_model"]["variants"]
+    inputs = {
+        "calibration": f"results/calibration/{camera}.json",
+        "camera": f"results/cameras/{camera}.json",
+        "logs": [
+            f"results/camera_models/{camera}/train/{v}/train_log.csv" for v in variants
+        ],
+    }
+    if entry["frames"]:
+        inputs["figures"] = [
+            f"results/calibration/{camera}/{f}.png" for f in ("ptc", "ppcc", "scales")
+        ]
+    if entry["test_pairs"]:
+        inputs["summaries"] = [
+            f"results/camera_models/{camera}/eval/{v}/summary.csv" for v in variants
+        ]
+    return inputs
 
 
 def get_dark_shading_input(wildcards):

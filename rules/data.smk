@@ -20,6 +20,29 @@ if config["data"]["source"] == "synthetic":
         script:
             "../workflow/scripts/synthetic_data.py"
 
+    # a generated camera other than the Sony (expodiff.data.synthetic.GENERATED_CAMERAS, by the
+    # lower-case name: Gen12 is gen12), for camera_model at demo size (configs/camera-demo.yaml)
+    rule synthetic_camera_data:
+        input:
+            code=get_library_sources("data.synthetic"),
+        output:
+            # calibration/ (dark/, flat/, true_params.json), pairs/ and MANIFEST.json
+            data=directory(f"{SYNTHETIC_CAMERAS_DIR}/{{camera}}"),
+        log:
+            "logs/synthetic_camera_data/{camera}.log",
+        conda:
+            "../envs/torch.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=15,
+        params:
+            seed=config["data"]["synthetic"]["seed"],
+            preset=config["data"]["synthetic"]["preset"],
+            generator=lambda w: w.camera.lower(),
+        script:
+            "../workflow/scripts/synthetic_camera_data.py"
+
 
 # Source real and a dataset not on disk: download and install it (resumable, verified).
 # When the dataset is in place (copied by hand, or a shared path in data.*_root), these

@@ -13,6 +13,7 @@ import pytest
 from expodiff.physics.calibrate import CalibrationError, calibrate
 from expodiff.data.synthetic import make_demo_data
 from expodiff.io.raw import write_dng
+from expodiff.physics.camera import k_range, validate_camera_params
 from expodiff.physics.noise import NoiseParams, add_noise
 
 
@@ -41,6 +42,20 @@ def test_recovers_generator_parameters(demo_calibration):
         assert params["Profile-1"][key]["slope"] == pytest.approx(truth["Profile-1"][key]["slope"], abs=0.06)
 
 
+def test_span_and_sensor_keep_the_sony_numbers(demo_calibration):
+    """Kmin/Kmax are K at the lowest and highest calibrated ISO; with the demo's ISO 100..6400 they
+    are bit for bit what they were when the anchors were fixed at 100 and 6400."""
+    _, params, _, _ = demo_calibration
+    isos = np.array([r["iso"] for r in params["per_iso"]])
+    slope, intercept = np.polyfit(isos, np.array([r["K"] for r in params["per_iso"]]), 1)
+    assert params["iso_range"] == [100, 6400]
+    assert (params["Kmin"], params["Kmax"]) == (float(slope * 100 + intercept), float(slope * 6400 + intercept))
+    assert (params["Kmin"], params["Kmax"]) == k_range(slope, intercept)
+    assert params["sensor"] == {"make": "Sony", "model": "ILCE-7SM2", "cfa": "RGGB", "black_level": [512.0] * 4,
+                                "white_level": 16383, "bit_depth": 14, "dn_scale": 16383.0 - 512}  # fmt: skip
+    validate_camera_params(params, "calibrated SonyA7S2")
+
+
 def test_output_drives_the_noise_model(demo_calibration):
     import torch
 
@@ -65,16 +80,18 @@ def _copy_frames(tiny_data, dst):
     return dst
 
 
-def _run_cli(frames, out):
+def _run_cli(frames, out, *extra):
     return subprocess.run([sys.executable, "-m", "expodiff.cli", "calibrate", "--frames", str(frames),
-                           "--camera", "SonyA7S2", "--out", str(out)], capture_output=True, text=True)
+                           "--camera", "SonyA7S2", "--out", str(out), *extra], capture_output=True, text=True)
 
 
 def test_cli_on_tiny_frames(tiny_data, tmp_path):
     out = tmp_path / "p.json"
-    res = _run_cli(tiny_data / "calibration" / "SonyA7S2", out)
+    res = _run_cli(tiny_data / "calibration" / "SonyA7S2", out, "--dn-scale", "15583")
     assert res.returncode == 0, res.stderr
-    assert set(json.loads(out.read_text())) >= {"camera", "per_iso", "Kmin", "Kmax", "G_shape", "Profile-1", "color_bias"}
+    params = json.loads(out.read_text())
+    assert set(params) >= {"camera", "per_iso", "Kmin", "Kmax", "G_shape", "Profile-1", "color_bias", "sensor", "iso_range"}
+    assert params["sensor"]["dn_scale"] == 15583  # the original's scale, as the config's SonyA7S2 entry passes
 
 
 def _break_saturated(frames):
@@ -110,6 +127,11 @@ def _break_no_flats(frames):
     return "flat"
 
 
+def _break_one_dark(frames):
+    (frames / "dark" / "dark_iso01600_01.dng").unlink()  # tiny: 2 darks per ISO
+    return "ISO 1600: 1 dark frame (dark_iso01600_00.dng)"
+
+
 @pytest.mark.parametrize("breaker", [_break_saturated, _break_no_iso, _break_size, _break_one_iso, _break_no_flats])
 def test_bad_frames_named_and_nothing_written(tiny_data, tmp_path, breaker):
     frames = _copy_frames(tiny_data, tmp_path / "frames")
@@ -123,3 +145,12 @@ def test_bad_frames_named_and_nothing_written(tiny_data, tmp_path, breaker):
         calibrate(frames, "SonyA7S2", out)
     assert not out.exists()
     assert CalibrationError.__mro__[1].__name__ == "ExpodiffError"
+
+
+def test_one_dark_frame_is_too_few(tiny_data, tmp_path):
+    frames = _copy_frames(tiny_data, tmp_path / "frames")
+    needle = _break_one_dark(frames)
+    with pytest.raises(CalibrationError, match=r"need ≥ 2 dark frames per ISO \(4 or more recommended\)") as err:
+        calibrate(frames, "SonyA7S2", tmp_path / "p.json")
+    assert needle in str(err.value) and str(frames / "dark") in str(err.value)
+    assert not (tmp_path / "p.json").exists()

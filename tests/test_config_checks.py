@@ -58,6 +58,7 @@ def row(table: str, i: int, **fields) -> dict:
 
 UNET_BASELINE = {"backbone": "unet", "data": "pg", "method": "baseline", "concat_origin": False, "recipe": "eld"}
 VARIANT_TABLE = {"caption": "x", "dataset": "eld", "ratios": [100], "steps": 3}
+CAMERA_ENTRY = {"frames": None, "params": None, "dn_scale": None, "sensor": None, "test_pairs": None}
 
 # case: (overlay of the paper config, a message config_errors must then give)
 BAD = {
@@ -102,11 +103,23 @@ BAD = {
                           r"^step_plot\.dataset: 'nowhere' is not in evaluation\.datasets$"),
     "step plot ratio": ({"step_plot": {"ratio": 200}}, r"^step_plot\.ratio: 200 is not in evaluation\.datasets\.sid\.ratios$"),
     "step plot steps": ({"step_plot": {"steps": [1, 9]}}, r"^step_plot\.steps: \[1, 9\] are not all in evaluation\.steps$"),
-    "camera params": ({"calibration": {"camera_params": "NoSuchCamera"}},
-                      r"^calibration\.camera_params: 'NoSuchCamera' is neither a bundled camera"),
-    "camera": ({"camera": "NoSuchCamera"}, r"^camera: no bundled parameters for 'NoSuchCamera'"),
+    "camera params": ({"cameras": {"SonyA7S2": {"params": "NoSuchCamera"}}},
+                      r"^cameras\.SonyA7S2\.params: 'NoSuchCamera' is neither a bundled camera"),
+    "camera": ({"camera": "NoSuchCamera"}, r"^camera: 'NoSuchCamera' is not an entry of cameras"),
     "dataset camera": ({"evaluation": {"datasets": {"eld": {"camera": "NoSuchCamera"}}}},
-                       r"^evaluation\.datasets\.eld\.camera: no bundled parameters for 'NoSuchCamera'"),
+                       r"^evaluation\.datasets\.eld\.camera: 'NoSuchCamera' is not an entry of cameras"),
+    "camera without source": ({"cameras": {"MyCam": CAMERA_ENTRY}},
+                              r"^cameras\.MyCam: give frames \(dark/ and flat/ raw frames to calibrate from\) or params"),
+    "eld camera unknown": ({"eld_cameras": {"cameras": ["NikonD850", "NoSuchCamera"]}},
+                           r"^eld_cameras\.cameras\[1\]: 'NoSuchCamera' is not an entry of cameras$"),
+    "eld camera without pairs": ({"cameras": {"NikonD850": {"test_pairs": None}}},
+                                 r"^eld_cameras\.cameras\[0\]: cameras\.NikonD850\.test_pairs is null"),
+    "eld camera variant": ({"eld_cameras": {"variants": ["unet-nope"]}},
+                           r"^eld_cameras\.variants\[0\]: unknown variant 'unet-nope' \(not in variants\)$"),
+    "camera model variant": ({"camera_model": {"variants": ["unet-pg-base", "unet-nope"]}},
+                             r"^camera_model\.variants\[1\]: unknown variant 'unet-nope' \(not in variants\)$"),
+    "camera model real pairs": ({"camera_model": {"variants": ["unet-paired-base"]}},
+                                r"^camera_model\.variants\[0\]: 'unet-paired-base' trains on real pairs"),
     "protocol": ({"evaluation": {"protocols": ["oracle", "ideal"]}},
                  r"^evaluation\.protocols: unknown protocol 'ideal'; known: oracle, gt-free$"),
     "eld ratio": ({"evaluation": {"eld_ratio": "floor"}},

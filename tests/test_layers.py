@@ -20,7 +20,7 @@ LAYERS = [
     {"methods"},
     {"checkpoint", "metrics"},
     {"inference"},
-    {"train", "evaluate"},
+    {"train", "evaluate", "denoise"},
     {"report"},
     {"provenance", "config"},
     {"plan"},

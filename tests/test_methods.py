@@ -155,7 +155,7 @@ class Refine(Method):
     def loss(self, net, spec, batch, *, extra, training, generator, rng):
         return F.l1_loss((batch.x_t + net(batch.x_t)).clamp(0, 1), batch.clean)
 
-    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None):
+    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None, *, dn_scale=None):
         preds, x = [], x_t
         for _ in range(n_steps):
             x = (x + net(x)).clamp(0, 1)

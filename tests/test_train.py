@@ -237,3 +237,18 @@ def test_cli_save_every_defaults_to_the_config(tmp_path, monkeypatch):
             "--variant", "unet-pg-base", "--patches", str(tmp_path), "--out", str(tmp_path)]
     assert cli.main(args) == 0 and cli.main(args + ["--save-every", "7"]) == 0
     assert got == [32, 7]  # configs/demo.yaml's, then the flag's
+
+
+def test_a_diverging_training_stops_with_a_clear_error(patches, tmp_path):
+    """A learning rate far too large makes the weights NaN: the run stops naming the iteration
+    and what to change, and no checkpoint holds the broken network."""
+    from expodiff.errors import ExpodiffError
+
+    variant = {"name": "unet-pg-ours", "backbone": "unet", "data": "pg", "method": "ours", "concat_origin": False}
+    training = {**TRAINING, "lr": 1.0e4, "lr_schedule": [], "checkpoint_epochs": [1, 2]}
+    with pytest.raises(ExpodiffError, match=r"^variant unet-pg-ours: training diverged by iteration \d+ \(.*\); "
+                                            r"the checkpoints before it are kept: lower the learning rate"):
+        train_variant(variant, training, patches, CAMERA, tmp_path, save_every=2)
+    assert not (tmp_path / "model_final.pt").exists()
+    for path in tmp_path.glob("model_*.pt"):
+        assert all(torch.isfinite(t).all() for t in load_checkpoint(path)["netG"].values()), path

@@ -42,10 +42,14 @@ def _bundled_camera(name_or_path: str) -> Path:
 
 
 def cmd_make_demo_data(args) -> None:
-    from expodiff.data.synthetic import make_demo_data
+    from expodiff.data.synthetic import make_camera_data, make_demo_data
 
-    out = make_demo_data(args.out, seed=args.seed, preset=args.preset)
-    print(f"demo dataset written to {out}")
+    if args.camera == "sony":
+        out = make_demo_data(args.out, seed=args.seed, preset=args.preset)
+        print(f"demo dataset written to {out}")
+    else:
+        out = make_camera_data(args.out, camera=args.camera, seed=args.seed, preset=args.preset)
+        print(f"{args.camera} calibration frames and pairs written to {out}")
 
 
 def _npy_output(path: str, flag: str) -> Path:
@@ -149,10 +153,65 @@ def _add_tiling_flags(p, default: str) -> None:
                    help=f"context in packed pixels around each tile (a multiple of 16); default: {default}")
 
 
+def _denoise_form(args) -> None:
+    """The two forms of ``expodiff denoise``: one --input with --output, or INPUT... with --out."""
+    error = args.denoise_usage_error  # argparse's: usage, the message, exit 2
+    if args.out is not None and args.output is not None:
+        error("--out (a folder, for INPUT...) and --output (one file, for --input) are exclusive: give one")
+    if args.out is not None:
+        if args.input is not None:
+            error("--input is the one-file form (with --output); with --out give the raw files as INPUT...")
+        if not args.inputs:
+            error("--out needs the raw files to denoise: expodiff denoise --camera NAME --checkpoint C "
+                  "INPUT... --ratio R --out DIR")
+        if args.camera is None:
+            error("--out needs --camera NAME (a .json parameter file, results/cameras/NAME.json or a bundled "
+                  "camera): K, the noise scale and the sensor check come from it")
+        if args.gt is not None:
+            error("--gt: the many-files form (--out) is GT-free; use --input/--output for one file with its "
+                  "ground truth")
+    elif args.output is not None:
+        if args.inputs:
+            error(f"INPUT... ({' '.join(args.inputs)}) is the many-files form (with --out DIR); "
+                  "with --output give one file as --input")
+        if args.input is None:
+            error("--output needs --input FILE (or give INPUT... --out DIR for many files)")
+    else:
+        error("give --input FILE --output X.npy|X.png (one file), or INPUT... --out DIR (many raw files)")
+
+
+def _denoise_files(args) -> None:
+    """``expodiff denoise --camera NAME --checkpoint C INPUT... --ratio R --out DIR``."""
+    from tqdm import tqdm
+
+    from expodiff.denoise import denoise_files, resolve_camera
+
+    compute = _compute(args)  # default: the CPU, fp32
+    try:  # a .json path; results/cameras/NAME.json of the workflow; a bundled camera
+        camera, origin = resolve_camera(args.camera, cameras_dir=Path("results") / "cameras")
+    except ConfigError as err:
+        raise ConfigError(f"--camera: {err}") from err
+    _, spec = _denoise_spec(args)
+
+    def report(done) -> None:
+        iso = "--" if done.iso is None else f"{done.iso:g}"
+        tqdm.write(f"{done.input}: ISO {iso}, K={done.K:.4f}, ratio={done.ratio} → {done.png}, {done.dng}")
+
+    done = denoise_files(camera, args.checkpoint, args.inputs, args.ratio, args.out, iso=args.iso, K=args.K,
+                         steps=args.steps, seed=args.seed, compute=compute, padding=args.padding, spec=spec,
+                         report=report)
+    print(f"wrote {len(done)} file(s) to {args.out} ({spec.describe()}, {args.steps} step(s) asked, camera {origin})")
+
+
 def cmd_denoise(args) -> None:
+    _denoise_form(args)
+    if args.out is not None:
+        return _denoise_files(args)
+    args.camera = args.camera or "SonyA7S2"  # the one-file form's default
     from expodiff.checkpoint import network_from_state
     from expodiff.inference import enhance
     from expodiff.io.atomic import atomic_path, save_npy_atomic
+    from expodiff.physics.camera import dn_scale
     from expodiff.physics.noise import k_from_iso
     from expodiff.report.render import packed_to_srgb
 
@@ -166,13 +225,14 @@ def cmd_denoise(args) -> None:
     net = network_from_state(state, spec, args.checkpoint)
     # EXIF ISO is needed only to compute K when neither --K nor --iso gives it
     x_short, frame = _load_input(args.input, "--input", require_exif=args.K is None and args.iso is None)
+    camera = json.loads(_bundled_camera(args.camera).read_text())  # K from ISO, and the DN scale K is on
     if args.K is not None:
         K = args.K
     else:
         iso = args.iso if args.iso is not None else (frame.iso if frame is not None else None)
         if iso is None:
             raise ConfigError("--input is a .npy without EXIF: give --iso or --K")
-        K = k_from_iso(iso, json.loads(_bundled_camera(args.camera).read_text()))
+        K = k_from_iso(iso, camera)
         if not (np.isfinite(K) and K > 0):
             raise ConfigError(f"--iso {iso:g} gives K = {K:.4g} for --camera {args.camera}: outside its gain range")
     gt = None
@@ -183,7 +243,7 @@ def cmd_denoise(args) -> None:
     generator = compute.generator(args.seed)
     try:
         preds = enhance(net, spec, x_short, args.ratio, K, args.steps, gt=gt, generator=generator, padding=args.padding,
-                        compute=compute)
+                        compute=compute, dn_scale=dn_scale(camera))
     except ExpodiffError as err:
         raise type(err)(f"--input {args.input}: {err}") from err
     result = preds[-1]
@@ -202,6 +262,7 @@ def cmd_noise(args) -> None:
     import torch
 
     from expodiff.io.atomic import save_npy_atomic
+    from expodiff.physics.camera import dn_scale
     from expodiff.physics.noise import add_noise, sample_noise_params
 
     out = _npy_output(args.output, "--output")
@@ -211,7 +272,8 @@ def cmd_noise(args) -> None:
     params = sample_noise_params(args.model, camera, 1, generator=generator, K=args.K)
     given = {"ratio": args.ratio, "sigma_g": args.sigma_g, "lam": args.lam, "sigma_tl": args.sigma_tl, "sigma_r": args.sigma_r}
     params = params.with_values(**{k: v for k, v in given.items() if v is not None})
-    noisy = add_noise(args.model, torch.from_numpy(np.ascontiguousarray(clean))[None], params, generator)[0]
+    noisy = add_noise(args.model, torch.from_numpy(np.ascontiguousarray(clean))[None], params, generator,
+                      dn_scale=dn_scale(camera))[0]
     save_npy_atomic(out, noisy.numpy().astype(np.float32))
     used = {k: round(float(getattr(params, k)[0]), 5) for k in ("K", "ratio", "sigma_g", "sigma_r", "sigma_tl", "lam")}
     print(f"wrote {args.output} ({args.model}; {used})")
@@ -220,7 +282,7 @@ def cmd_noise(args) -> None:
 def cmd_calibrate(args) -> None:
     from expodiff.physics.calibrate import calibrate
 
-    params = calibrate(args.frames, args.camera, args.out, plots_dir=args.plots)
+    params = calibrate(args.frames, args.camera, args.out, plots_dir=args.plots, dn_scale=args.dn_scale)
     for row in params["per_iso"]:
         print("ISO {iso:>6g}: K {K:.4f}  σ_r {sigma_r:.3f}  λ {lambda:+.3f}  σ_TL {sigma_TL:.3f}  σ_g {sigma_g:.3f}".format(**row))
     print(f"wrote {args.out}")
@@ -330,7 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-demo-data", help="write the embedded synthetic raw dataset (DNG files)")
     p.add_argument("out", help="output directory")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated scenes and noise")
-    p.add_argument("--preset", default="demo", help="dataset size preset (demo, mini, tiny)")
+    p.add_argument("--preset", default="demo", help="dataset size preset: demo, mini, tiny (gen12: demo, tiny)")
+    p.add_argument("--camera", default="sony", choices=["sony", "gen12"],
+                   help="sony: the SID/ELD/calibration demo dataset of the SonyA7S2 (default); gen12: a second, "
+                        "12-bit GRBG camera (black 256, white 4095, ISO 200-3200): calibration/dark, "
+                        "calibration/flat, calibration/true_params.json and ELD-layout pairs/scene-K")
     p.set_defaults(func=cmd_make_demo_data)
 
     p = sub.add_parser("pack", help="pack one raw file to a 4×H/2×W/2 float32 .npy in [0,1]")
@@ -339,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=number(int, above=0), default=None, help="centre crop side in packed pixels (SID: 512)")
     p.set_defaults(func=cmd_pack)
 
-    p = sub.add_parser("denoise", help="enhance one short exposure with a checkpoint (any method)")
+    p = sub.add_parser("denoise", help="enhance short exposures with a checkpoint (any method): one file "
+                                        "(--input, --output) or many raw files (INPUT... --out DIR)")
     p.add_argument("--checkpoint", required=True,
                    help="model_final.pt of a training (records its network) or a released checkpoint")
     p.add_argument("--backbone", default=None,
@@ -350,16 +417,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "otherwise checked against the checkpoint's")
     p.add_argument("--concat-origin", action="store_true",
                    help="ours: the network also sees X_T (12 input channels); read from a checkpoint that records it")
-    p.add_argument("--input", required=True, help="raw file, or .npy packed 4×H×W short exposure in [0,1]")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="raw files (ARW, NEF, CR2/CR3, DNG, ...; Bayer) to denoise into --out: a DNG and an sRGB "
+                        "PNG each, named after the file (GT-free; K from each file's EXIF ISO or --iso)")
+    p.add_argument("--input", default=None,
+                   help="one file (with --output): raw file, or .npy packed 4×H×W short exposure in [0,1]")
     p.add_argument("--ratio", type=number(int, above=1), required=True,
                    help="exposure ratio, a whole number > 1 (the exposure ladder is integer, as in the original)")
     p.add_argument("--steps", type=number(int, at_least=1), default=3,
                    help="network evaluations (ours; 3 in the paper) or sampler steps (ddim); the baseline runs once")
-    p.add_argument("--output", required=True, help=".npy (packed float32) or .png (sRGB)")
+    p.add_argument("--output", default=None, help="one file (with --input): .npy (packed float32) or .png (sRGB)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="many files (with INPUT...): folder for <stem>.dng (linear, denoised, the source's CFA, "
+                        "levels, colour matrix, white balance and EXIF) and <stem>.png (developed by LibRaw with "
+                        "the file's white balance); every input is checked before anything is written")
     p.add_argument("--iso", type=number(above=0), default=None, help="ISO of the input (default: from EXIF)")
     p.add_argument("--K", type=number(above=0), default=None, help="system gain in DN/e- (overrides --iso)")
     p.add_argument("--gt", default=None, help="ground truth: enables the paper's oracle illumination correction")
-    p.add_argument("--camera", default="SonyA7S2", help="camera parameters for K from ISO (name or .json)")
+    p.add_argument("--camera", default=None,
+                   help="camera parameters for K from ISO and the DN scale of re-exposure: a .json, else (with "
+                        "--out) results/cameras/NAME.json when present, whose sensor block refuses other cameras' "
+                        "files, else a bundled name; required with --out, default SonyA7S2 with --input")
     p.add_argument("--padding", default="original", choices=["original", "minimal", "none"],
                    help="reflect padding to a multiple of 16: original (as the original code: 16 more "
                         "when already divisible, as the evaluation does), minimal, or none (the ELD code's; "
@@ -368,15 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the random draws (re-exposure noise of ours, initial noise of ddim)")
     _add_compute_flags(p, "cpu, fp32")
     _add_tiling_flags(p, "0 (whole frames), overlap 64")
-    p.set_defaults(func=cmd_denoise)
+    p.set_defaults(func=cmd_denoise, denoise_usage_error=p.error)
 
     p = sub.add_parser("noise", help="apply a noise model to a clean packed image, as training sees it")
     p.add_argument("--model", required=True, choices=["P+g", "P+G+r+u"],
                    help="noise model: P+g (paper P+G, data pg) or P+G+r+u (the ELD model, data eld)")
     p.add_argument("--input", required=True, help="clean packed 4×H×W .npy in [0,1] (or a raw file)")
     p.add_argument("--ratio", type=number(above=1), required=True, help="exposure ratio r (> 1; may be fractional)")
-    p.add_argument("--output", required=True, help="amplified noisy .npy: clip(x·r/15583, 0, 1)")
-    p.add_argument("--camera", default="SonyA7S2", help="camera parameters the others are sampled from")
+    p.add_argument("--output", required=True,
+                   help="amplified noisy .npy: clip(x·r/S, 0, 1), S the camera's DN scale (15583 for SonyA7S2)")
+    p.add_argument("--camera", default="SonyA7S2",
+                   help="camera parameters the others are sampled from, and its DN scale S")
     p.add_argument("--K", type=number(above=0), default=None, help="system gain in DN/e- (default: sampled)")
     p.add_argument("--sigma-g", type=number(at_least=0), default=None, help="P+g read noise σ in DN (default: sampled)")
     p.add_argument("--lambda", dest="lam", type=number(), default=None, help="ELD Tukey-lambda shape (default: sampled)")
@@ -390,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", required=True, help="camera name written into the parameter file")
     p.add_argument("--out", required=True, help="parameter JSON (ELD release format + per-ISO table)")
     p.add_argument("--plots", default=None, help="directory for ptc.png, ppcc.png, scales.png")
+    p.add_argument("--dn-scale", type=number(above=0), default=None,
+                   help="DN that a packed value of 1 stands for, recorded as sensor.dn_scale "
+                        "(default: white - black of the frames; 15583 keeps the original's SonyA7S2 numbers)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("download", help="download one file: resumable, verified, renamed into place")

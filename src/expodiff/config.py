@@ -67,7 +67,7 @@ def get_variant(config: dict, name: str) -> dict:
 
 
 def is_camera_path(source: str) -> bool:
-    """calibration.camera_params names a file (as expodiff.physics.camera tells them apart)."""
+    """cameras.NAME.params names a file (as expodiff.physics.camera tells them apart)."""
     return source.endswith(".json") or "/" in source
 
 
@@ -158,6 +158,44 @@ def evaluation_errors(config: dict) -> list[str]:
         check_eld_ratio_mode(config["evaluation"]["eld_ratio"])
     except ConfigError as err:
         errors.append(str(err))
+    return errors
+
+
+def camera_errors(config: dict) -> list[str]:
+    """Cameras (``camera``, evaluation datasets' cameras) that ``cameras`` does not hold, entries
+    with neither frames nor parameters, parameter names that are not bundled, and camera-model
+    variants that do not train on synthetic noise."""
+    from expodiff.data.sources import DATA_KINDS
+
+    cameras, errors = config["cameras"], []
+    named = [(config["camera"], "camera")]
+    named += [(d["camera"], f"evaluation.datasets.{n}.camera") for n, d in config["evaluation"]["datasets"].items()]
+    for camera, key in named:
+        if camera not in cameras:
+            errors.append(f"{key}: {camera!r} is not an entry of cameras ({', '.join(cameras)})")
+    for name, entry in cameras.items():
+        source = entry["params"]
+        if source is None and entry["frames"] is None:
+            errors.append(f"cameras.{name}: give frames (dark/ and flat/ raw frames to calibrate from) or params "
+                          "(an ELD-format parameter file); both are null")
+        elif source is not None and not is_camera_path(source) and not _is_bundled_camera(source):
+            errors.append(f"cameras.{name}.params: {source!r} is neither a bundled camera "
+                          "(src/expodiff/resources/camera_params/) nor a path to a .json file")
+    for i, name in enumerate(config["eld_cameras"]["cameras"]):
+        if name not in cameras:
+            errors.append(f"eld_cameras.cameras[{i}]: {name!r} is not an entry of cameras")
+        elif not cameras[name]["test_pairs"]:
+            errors.append(f"eld_cameras.cameras[{i}]: cameras.{name}.test_pairs is null (its ELD scenes' folder)")
+    for i, name in enumerate(config["eld_cameras"]["variants"]):
+        if name not in config["variants"]:
+            errors.append(f"eld_cameras.variants[{i}]: unknown variant {name!r} (not in variants)")
+    variants = config["variants"]
+    for i, name in enumerate(config["camera_model"]["variants"]):
+        if name not in variants:
+            errors.append(f"camera_model.variants[{i}]: unknown variant {name!r} (not in variants)")
+        elif variants[name]["data"] in DATA_KINDS and not DATA_KINDS[variants[name]["data"]].noise_model:
+            errors.append(f"camera_model.variants[{i}]: {name!r} trains on real pairs of the SID camera "
+                          f"(data {variants[name]['data']}); a camera model needs synthetic noise (pg or eld)")
     return errors
 
 
@@ -265,17 +303,7 @@ def config_errors(config: dict) -> list[str]:
     if not set(plot["steps"]) <= set(steps):
         errors.append(f"step_plot.steps: {plot['steps']} are not all in evaluation.steps")
     errors += run_variants_errors(config)
-    source = config["calibration"]["camera_params"]
-    if not is_camera_path(source) and not _is_bundled_camera(source):
-        errors.append(
-            f"calibration.camera_params: {source!r} is neither a bundled camera "
-            "(src/expodiff/resources/camera_params/) nor a path to a .json file"
-        )
-    for camera, key in [(config["camera"], "camera")] + [
-        (d["camera"], f"evaluation.datasets.{n}.camera") for n, d in datasets.items()
-    ]:
-        if not _is_bundled_camera(camera):
-            errors.append(f"{key}: no bundled parameters for {camera!r} (needed for K from ISO, PROTOCOL section 3)")
+    errors += camera_errors(config)
     # the patch store cuts the centre crop into non-overlapping size x size patches
     size, crop = config["patches"]["size"], config["patches"]["crop"]
     if any(side % size for side in crop):

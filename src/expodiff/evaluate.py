@@ -21,6 +21,7 @@ from expodiff.inference import enhance
 from expodiff.io.atomic import atomic_path
 from expodiff.metrics import psnr_ssim
 from expodiff.methods import MethodSpec
+from expodiff.physics.camera import dn_scale
 from expodiff.physics.noise import k_from_iso
 from expodiff.protocols import PROTOCOLS, check_protocols, uses_ground_truth
 
@@ -95,7 +96,8 @@ def evaluate_variant(
             for n in steps:
                 generator = compute.generator(seeds.evaluation_seed(seed, i, n))  # the same for every protocol
                 preds = enhance(net, spec, x_short, ladder_ratio, K, n, gt=gt if uses_ground_truth(protocol) else None,
-                                generator=generator, padding=padding, compute=compute, amplification=amplification)
+                                generator=generator, padding=padding, compute=compute, amplification=amplification,
+                                dn_scale=dn_scale(camera))  # the scale K is on
                 # ours: the prediction after each network evaluation; baseline and DDIM make one
                 # prediction, the result of the n-step run (step = n_steps)
                 for step, pred in zip(method.step_labels(n, preds), preds):

@@ -13,6 +13,7 @@ from torch import nn
 from expodiff.device import compute_settings
 from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.methods import MethodSpec
+from expodiff.physics.camera import ORIGINAL_DN_SCALE
 from expodiff.physics.correction import oracle_illumination_correct
 
 PADDINGS = ("original", "minimal", "none")
@@ -86,6 +87,7 @@ def enhance(
     padding: str = "original",
     compute=None,
     amplification: float | None = None,
+    dn_scale: float = ORIGINAL_DN_SCALE,
 ) -> list[np.ndarray]:
     """Predictions (4,H,W float32 in [0,1]) after each of ``n_steps`` network evaluations.
 
@@ -98,7 +100,8 @@ def enhance(
     ``ratio``: the whole exposure ratio the exposure ladder and the network's ratio conditioning
     use. ``amplification``: what the input is multiplied by (X_T = clip(short · amplification));
     None: ``ratio``. The original amplifies an ELD input by its EXIF ratio (e.g. 99.6) and runs
-    the ladder at int() of it (99): ``expodiff.data.eld.input_ratios`` gives both.
+    the ladder at int() of it (99): ``expodiff.data.eld.input_ratios`` gives both. ``dn_scale``:
+    the camera's DN scale S (``physics.camera.dn_scale``) the re-exposure counts photons on, as K does.
 
     ``compute``: where and in which precision (``expodiff.device.compute_settings``: the config's
     ``compute`` dict or a ``Compute``; None: CPU fp32). The network is moved there, the input,
@@ -134,5 +137,5 @@ def enhance(
                                 "the checkpoint's weights or the input are broken")
         return out[0].cpu().numpy().astype(np.float32)  # metrics and files: on the CPU
 
-    preds = spec.impl.predict(net, spec, x_t_pad, n_steps, K, ratio, gt=gt_pad, generator=generator)
+    preds = spec.impl.predict(net, spec, x_t_pad, n_steps, K, ratio, gt=gt_pad, generator=generator, dn_scale=dn_scale)
     return [finish(pred) for pred in preds]

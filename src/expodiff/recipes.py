@@ -122,3 +122,13 @@ def warmup_cosine_lr(epoch: int, lr: float, epochs: int, warmup_epochs: int, per
     else:
         factor = floor + (1 - floor) * (1 + math.cos(math.pi * (into - warmup_epochs) / (period - warmup_epochs))) / 2
     return lr * factor / 2 ** (step // period)
+
+
+def resolve_K_range(training: Mapping, camera: Mapping) -> dict:
+    """``training`` with ``K_range: calibrated`` (a camera model's, camera_model.K_range) made the
+    camera's own span [Kmin, Kmax]: the recipes' [0.1, 30] is the SonyA7S2's, far outside a
+    12-bit sensor's gains. Any other K_range is kept."""
+    if training.get("K_range") != "calibrated":
+        return dict(training)
+    return {**training, "K_range": [float(camera["Kmin"]), float(camera["Kmax"])]}
+

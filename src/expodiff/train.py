@@ -44,9 +44,10 @@ from expodiff.checkpoint import load_checkpoint, save_checkpoint
 from expodiff.data.feed import iteration_feed
 from expodiff.data.sources import make_source
 from expodiff.device import compute_settings
-from expodiff.errors import ConfigError
+from expodiff.errors import ConfigError, ExpodiffError
 from expodiff.io.atomic import atomic_path
 from expodiff.methods import MethodSpec
+from expodiff.recipes import resolve_K_range
 
 LOG_FIELDS = ("iteration", "epoch", "lr", "loss", "seconds")
 PARTIAL_LOG = "train_log.partial.csv"  # the resumable log, beside model_latest.pt
@@ -121,6 +122,7 @@ def train_variant(
     log_csv = Path(log_csv) if log_csv else out_dir / "train_log.csv"
     partial_log = out_dir / PARTIAL_LOG
     camera = json.loads(Path(camera_json).read_text())
+    training = resolve_K_range(training, camera)  # a camera model's "calibrated": its own span
     try:
         store = make_source(variant.get("data"), patches_dir, camera, training, patch_size, dark_shading)
     except ConfigError as err:
@@ -180,9 +182,17 @@ def train_variant(
     with open(partial_log, "a", newline="") as log_file:
         log = csv.writer(log_file)
 
+        def diverged(at: int, what: str) -> ExpodiffError:
+            return ExpodiffError(f"variant {variant.get('name')}: training diverged by iteration {at} ({what}); "
+                                 f"the checkpoints before it are kept: lower the learning rate (recipes.*.lr of the "
+                                 f"variant's recipe, now {training['lr']:g})")
+
         def write_pending():
             if pending:
                 losses = torch.stack([row[3] for row in pending]).tolist()  # one sync for the group
+                bad = next((row[0] for row, loss in zip(pending, losses) if not math.isfinite(loss)), None)
+                if bad is not None:  # before any save: a NaN network is never checkpointed
+                    raise diverged(bad, "the loss is not finite")
                 log.writerows([*row[:3], f"{loss:.6f}", row[4]] for row, loss in zip(pending, losses))
                 log_file.flush()
                 pending.clear()
@@ -195,8 +205,15 @@ def train_variant(
                 group["lr"] = lr
             generator = compute.generator(seeds.training_seed(seed, it))
             data = store.finish(loaded, generator)  # the synthetic noise, on the device
-            loss = method.loss(runner, spec, data, extra=extra, training=training, generator=generator,
-                               rng=seeds.training_rng(seed, it))
+            try:
+                loss = method.loss(runner, spec, data, extra=extra, training=training, generator=generator,
+                                   rng=seeds.training_rng(seed, it))
+            except RuntimeError as err:
+                # ours re-exposes the prediction: a diverged network's NaN or infinite output is a
+                # Poisson rate torch refuses ("invalid Poisson rate"), before any loss is seen
+                if "Poisson rate" not in str(err) and all(torch.isfinite(p).all() for p in net.parameters()):
+                    raise
+                raise diverged(it + 1, f"the network's output is not finite: {err}") from err
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -1,4 +1,4 @@
-"""Calibrate the camera noise model from dark and flat frames (rule calibrate)."""
+"""Calibrate a camera's noise model from its dark and flat frames (rule calibrate)."""
 
 import logging
 import sys
@@ -13,4 +13,5 @@ calibrate(
     camera=snakemake.params.camera,
     out_json=snakemake.output.json,
     plots_dir=snakemake.params.plots_dir,
+    dn_scale=snakemake.params.dn_scale,
 )

@@ -1,4 +1,4 @@
-"""Export a camera's noise parameters to results/calibration (rule camera_params)."""
+"""Write a camera's parameter file with its sensor block (rules noise_params, camera_params)."""
 
 import logging
 import sys
@@ -8,4 +8,12 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from expodiff.physics.camera import export_camera_params
 
-export_camera_params(snakemake.params.source, snakemake.output.json)
+entry = snakemake.params.entry
+export_camera_params(
+    snakemake.input.params,
+    snakemake.output.json,
+    name=snakemake.params.camera,
+    sensor=entry["sensor"],
+    sample_raw=snakemake.params.test_pairs,  # a folder of the camera's raw files, or None
+    dn_scale=entry["dn_scale"],
+)

@@ -57,6 +57,17 @@ def eld_eval_pairs(
     return pairs
 
 
+def eld_scenes(root: str | os.PathLike, camera: str) -> list[int]:
+    """The numbers k of every ``scene-k`` folder of ``root/camera`` (a camera's own test pairs,
+    whose scenes are not listed in the config)."""
+    folder = Path(root) / camera
+    scenes = sorted(int(d.name[len("scene-"):]) for d in folder.glob("scene-*")
+                    if d.is_dir() and d.name[len("scene-"):].isdigit())
+    if not scenes:
+        raise ExpodiffError(f"{folder}: no scene-N folders (a camera's test pairs: scene-*/IMG_*.*, ELD's layout)")
+    return scenes
+
+
 def input_ratios(exposure_ratio: float, mode: str = "original") -> tuple[float, int]:
     """(amplification, ladder ratio) of an input whose measured exposure ratio is ``exposure_ratio``.
 

@@ -98,13 +98,15 @@ def read_eval_index(out_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def pack_dataset(kind: str, root, camera: str, scenes, ratios, out_dir, crop: int | None = None) -> Path:
-    """Select a dataset's evaluation pairs by its layout (``sid`` or ``eld``) and pack them."""
-    from expodiff.data.eld import eld_eval_pairs
+    """Select a dataset's evaluation pairs by its layout (``sid`` or ``eld``) and pack them.
+    ``scenes`` None (ELD layout): every scene-N folder of ``root/camera``."""
+    from expodiff.data.eld import eld_eval_pairs, eld_scenes
     from expodiff.data.sid import sid_eval_pairs
 
     if kind == "sid":
         pairs = sid_eval_pairs(root, [str(s) for s in scenes], [int(r) for r in ratios])
     elif kind == "eld":
+        scenes = eld_scenes(root, camera) if scenes is None else scenes
         pairs = eld_eval_pairs(root, camera, [int(s) for s in scenes], [int(r) for r in ratios])
     else:
         raise ConfigError(f"unknown evaluation dataset kind {kind!r}; known: sid, eld")

@@ -14,13 +14,13 @@ from typing import Iterable, NamedTuple
 
 from expodiff.data.layout import EvalPair
 from expodiff.errors import ConfigError, ExpodiffError
+from expodiff.io.raw import RAW_SUFFIXES
 
 CAMERA = "SonyA7S2"
 MAX_RATIO = 300
 # Short exposure of each evaluation ratio (shot 00), and the long exposures SID uses.
 SHORT_EXPOSURE_BY_RATIO = {100: "0.1", 250: "0.04", 300: "0.033"}
 LONG_EXPOSURES = ("10", "30")
-RAW_SUFFIXES = frozenset({".arw", ".dng", ".nef", ".cr2", ".cr3", ".raf", ".orf", ".rw2", ".pef", ".srw"})
 _NAME = re.compile(r"^(?P<scene>\d+)_(?P<shot>\d+)_(?P<exposure>\d+(?:\.\d+)?)s$")
 
 

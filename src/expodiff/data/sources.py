@@ -109,6 +109,9 @@ class TrainBatch:
     x_t: torch.Tensor  # (B,4,p,p) amplified noisy input X_T in [0,1]
     ratio: torch.Tensor  # (B,) exposure ratio
     K: torch.Tensor  # (B,) system gain, DN/e⁻
+    # S, the DN a packed 1 stands for (the camera's: re-exposure must use the noise's scale); the
+    # default is physics.camera.ORIGINAL_DN_SCALE, spelled out: importing physics.camera loads numpy
+    dn_scale: float = 16383 - 800
 
 
 def to_device(loaded: dict, device) -> dict:
@@ -174,6 +177,7 @@ class SyntheticNoiseSource(Source):
         return {"clean": torch.from_numpy(np.stack([self.store[i] for i in indices])), "flips": torch.from_numpy(flips)}
 
     def finish(self, loaded: dict, generator: torch.Generator | None) -> TrainBatch:
+        from expodiff.physics.camera import dn_scale
         from expodiff.physics.noise import add_noise, sample_noise_params
 
         clean = loaded["clean"]
@@ -181,10 +185,10 @@ class SyntheticNoiseSource(Source):
             clean = clean.to(generator.device, non_blocking=True)
         params = sample_noise_params(self.noise, self.camera, len(clean), K_range=self.K_range,
                                      ratio_range=self.ratio_range, generator=generator)
-        x_t = add_noise(self.noise, clean, params, generator)
+        x_t = add_noise(self.noise, clean, params, generator, dn_scale=dn_scale(self.camera))
         if "flips" in loaded:  # noise first: now flip input and target together
             clean, x_t = flip_pairs(clean, x_t, loaded["flips"].tolist())
-        return TrainBatch(clean, x_t, params.ratio, params.K)
+        return TrainBatch(clean, x_t, params.ratio, params.K, dn_scale=dn_scale(self.camera))
 
 
 def flip_pairs(clean: torch.Tensor, x_t: torch.Tensor, flips: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,9 +220,11 @@ class PairedSource(Source):
         self.store, self.camera, self.size = PairStore(directory), camera, int(patch_size)
 
     def finish(self, loaded: dict, generator: torch.Generator | None) -> TrainBatch:
+        from expodiff.physics.camera import dn_scale
+
         if generator is not None:
             loaded = to_device(loaded, generator.device)
-        return TrainBatch(**loaded)
+        return TrainBatch(**loaded, dn_scale=dn_scale(self.camera))
 
     def load(self, indices, rng: np.random.Generator) -> dict:
         import numpy as np

@@ -96,6 +96,19 @@ def read_exif(path: str | os.PathLike, required: bool = True) -> tuple[float | N
     return iso, exposure
 
 
+# file suffixes (lower case) of the raw formats LibRaw reads that the datasets and users bring
+RAW_SUFFIXES = frozenset({".arw", ".dng", ".nef", ".cr2", ".cr3", ".raf", ".orf", ".rw2", ".pef", ".srw"})
+
+
+def first_raw_file(folder: str | os.PathLike) -> Path:
+    """The first raw file (by path) anywhere below ``folder``: one file that shows a camera's
+    raw format."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in RAW_SUFFIXES)
+    if not files:
+        raise RawReadError(f"{folder}: no raw file ({', '.join(sorted(RAW_SUFFIXES))}) in it or below it")
+    return files[0]
+
+
 def _first_number(tags: dict, names: tuple[str, ...], path: Path) -> float | None:
     """The first value of the first present tag as a float (exifread gives int or Ratio)."""
     for name in names:
@@ -106,6 +119,39 @@ def _first_number(tags: dict, names: tuple[str, ...], path: Path) -> float | Non
                 raise RawReadError(f"{path}: EXIF tag {name!r} is not a number ({tags[name]})") from e
             return value if math.isfinite(value) else None
     return None
+
+
+_TEXT_TAGS = {"make": ("Image Make",), "model": ("Image Model",),
+              "datetime_original": ("EXIF DateTimeOriginal", "Image DateTimeOriginal")}
+_F_NUMBER_TAGS = ("EXIF FNumber", "Image FNumber")
+
+
+def read_camera_tags(path: str | os.PathLike) -> dict:
+    """What the EXIF says about the camera and shot, beyond ISO and exposure (``read_exif``):
+    ``make`` and ``model`` (exifread "Image Make"/"Image Model", stripped; "" when absent),
+    ``f_number`` (None when absent) and ``datetime_original`` (text or None)."""
+    import exifread
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            tags = exifread.process_file(f, details=False, extract_thumbnail=False)
+    except OSError as e:
+        raise RawReadError(f"{path}: cannot read EXIF ({e})") from e
+    except Exception as e:  # exifread raises assorted errors on corrupt headers
+        raise RawReadError(f"{path}: corrupt EXIF header ({type(e).__name__}: {e})") from e
+
+    def text(names):
+        value = next((str(tags[n].values) for n in names if n in tags), "")
+        return value.strip().strip("\x00").strip()
+
+    try:
+        f_number = _first_number(tags, _F_NUMBER_TAGS, path)
+    except RawReadError:  # an unreadable aperture is no reason to refuse a file
+        f_number = None
+    return {"make": text(_TEXT_TAGS["make"]), "model": text(_TEXT_TAGS["model"]),
+            "f_number": f_number if f_number and f_number > 0 else None,
+            "datetime_original": text(_TEXT_TAGS["datetime_original"]) or None}
 
 
 def read_raw(path: str | os.PathLike, require_exif: bool = True) -> RawFrame:
@@ -200,12 +246,20 @@ def write_dng(
     make: str = "Sony",
     model: str = "ILCE-7SM2",
     as_shot_neutral: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    f_number: Fraction = Fraction(8),
+    f_number: Fraction | None = Fraction(8),
+    color_matrix: tuple[float, ...] | None = None,
+    orientation: int = 1,
+    description: str | None = None,
+    datetime_original: str | None = None,
 ) -> None:
     """Write an uncompressed Bayer DNG with pidng that rawpy reads back bit-exactly.
 
     ``black_level`` is one value or four in mosaic raster order of the 2×2 cell. ISO and exposure
-    time go into an EXIF sub-IFD, as cameras write them (exifread: "EXIF ISOSpeedRatings").
+    time go into an EXIF sub-IFD, as cameras write them (exifread: "EXIF ISOSpeedRatings");
+    ``exposure_time``/``f_number`` None leave the tag out. ``color_matrix``: the 9 entries of
+    the XYZ(D65)→camera matrix (ColorMatrix1, row by row; None: the Sony A7S2's);
+    ``orientation`` the TIFF/EXIF Orientation; ``description`` goes into ImageDescription and
+    ``datetime_original`` (EXIF "YYYY:MM:DD HH:MM:SS") into the EXIF sub-IFD.
     Samples are stored as 16 bit: pidng's 14-bit packer is not read back correctly by LibRaw.
     LibRaw rejects images smaller than 22 pixels on a side.
     """
@@ -224,7 +278,6 @@ def write_dng(
         raise ValueError(f"write_dng({path}): mosaic must be a 2-D uint16 array, got {mosaic.dtype} {mosaic.shape}")
     h, w = mosaic.shape
     blacks = [int(black_level)] if np.isscalar(black_level) else [int(b) for b in black_level]
-    exposure = Fraction(exposure_time).limit_denominator(1_000_000)
 
     def rational(x: float | Fraction) -> list[int]:
         f = Fraction(x).limit_denominator(1_000_000)
@@ -235,7 +288,7 @@ def write_dng(
     t.set(Tag.ImageLength, h)
     t.set(Tag.TileWidth, w)  # pidng writes one tile holding the whole image
     t.set(Tag.TileLength, h)
-    t.set(Tag.Orientation, 1)
+    t.set(Tag.Orientation, int(orientation))
     t.set(Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array)
     t.set(Tag.SamplesPerPixel, 1)
     t.set(Tag.BitsPerSample, 16)
@@ -245,17 +298,29 @@ def write_dng(
         t.set(Tag.BlackLevelRepeatDim, [2, 2])
     t.set(Tag.BlackLevel, blacks)
     t.set(Tag.WhiteLevel, white_level)
-    t.set(Tag.ColorMatrix1, [[v, 10000] for v in SONY_A7S2_COLOR_MATRIX])
+    if color_matrix is None:
+        t.set(Tag.ColorMatrix1, [[v, 10000] for v in SONY_A7S2_COLOR_MATRIX])
+    else:
+        if len(color_matrix) != 9 or not all(math.isfinite(v) for v in color_matrix):
+            raise ValueError(f"write_dng({path}): color_matrix must be 9 finite numbers, got {color_matrix}")
+        t.set(Tag.ColorMatrix1, [[round(float(v) * 10000), 10000] for v in color_matrix])
     t.set(Tag.CalibrationIlluminant1, CalibrationIlluminant.D65)
     t.set(Tag.AsShotNeutral, [rational(v) for v in as_shot_neutral])
     t.set(Tag.Make, make)
     t.set(Tag.Model, model)
     t.set(Tag.UniqueCameraModel, f"{make} {model}")  # pidng adds DNGVersion and Software itself
+    if description is not None:
+        t.set(Tag.ImageDescription, description)
     exif = dngIFD()
-    exif.tags.append(dngTag(Tag.ExposureTime, [[exposure.numerator, exposure.denominator]]))
-    exif.tags.append(dngTag(Tag.FNumber, [rational(f_number)]))
+    if exposure_time is not None:
+        exposure = Fraction(exposure_time).limit_denominator(1_000_000)
+        exif.tags.append(dngTag(Tag.ExposureTime, [[exposure.numerator, exposure.denominator]]))
+    if f_number is not None:
+        exif.tags.append(dngTag(Tag.FNumber, [rational(f_number)]))
     if iso is not None:  # None: a file without ISO, as some converters write
         exif.tags.append(dngTag(Tag.PhotographicSensitivity, [int(iso)]))  # exifread: ISOSpeedRatings
+    if datetime_original is not None:
+        exif.tags.append(dngTag(Tag.DateTimeOriginal, datetime_original))
     exif.tags.append(dngTag(Tag.ExifVersion, list(b"0230")))
     t.__tags__[Tag.EXIF_IFD] = _SubIFDTag(Tag.EXIF_IFD, [exif])  # DNGTags.set would wrap it again
 
@@ -271,3 +336,94 @@ def _umask() -> int:
     mask = os.umask(0)  # the only portable way to read it is to set it and restore it
     os.umask(mask)
     return mask
+
+
+def unpack(packed: np.ndarray, frame: RawFrame) -> np.ndarray:
+    """The inverse of ``pack``: a packed (4, H/2, W/2) image in [0, 1] back to a uint16 (H, W)
+    mosaic at ``frame``'s CFA positions, DN = y·(white − black) + black per channel, rounded and
+    clipped to [0, white]. (H, W): the frame's mosaic less an odd last row/column, as packed."""
+    packed = np.asarray(packed)
+    h2, w2 = frame.mosaic.shape[0] // 2, frame.mosaic.shape[1] // 2
+    if packed.shape != (4, h2, w2):
+        raise ValueError(f"unpack({frame.path}): a packed image of shape {packed.shape}, "
+                         f"the frame packs to {(4, h2, w2)}")
+    black = frame.black_level.astype(np.float64)[:, None, None]
+    dn = np.clip(np.rint(packed.astype(np.float64) * (frame.white_level - black) + black), 0, frame.white_level)
+    mosaic = np.empty((2 * h2, 2 * w2), np.uint16)
+    for plane, (y, x) in zip(dn, bayer_offsets(frame.raw_pattern, frame.path)):
+        mosaic[y::2, x::2] = plane
+    return mosaic
+
+
+# LibRaw's ``sizes.flip`` → the TIFF/EXIF Orientation it was read from (dcraw's "50132467")
+_FLIP_TO_ORIENTATION = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
+# XYZ → linear sRGB (D65), as LibRaw's xyz_rgb inverted
+_SRGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169],
+                         [0.019334, 0.119193, 0.950227]])
+
+
+@dataclass(frozen=True, eq=False)
+class RawColour:
+    """A raw file's colour description as LibRaw reads it, in DNG terms."""
+
+    xyz_to_camera: np.ndarray  # (3, 3): the XYZ(D65)→camera matrix (DNG ColorMatrix)
+    as_shot_neutral: np.ndarray  # (3,): camera R, G, B of a neutral grey, green = 1 (DNG AsShotNeutral)
+    orientation: int  # TIFF/EXIF Orientation
+
+
+def read_colour(path: str | os.PathLike) -> RawColour:
+    """The colour matrix, as-shot white balance and orientation of a raw file (rawpy).
+
+    The matrix is rawpy's ``rgb_xyz_matrix`` (LibRaw's table or the maker's); LibRaw keeps it
+    empty for DNG files, whose matrix is recovered from the camera→sRGB matrix it derived from
+    it (``color_matrix`` and the daylight multipliers undo LibRaw's steps). The neutral is
+    1/``camera_whitebalance`` normalised to green (the daylight balance when the file has none).
+    """
+    import rawpy
+
+    path = Path(path)
+    try:
+        with rawpy.imread(str(path)) as raw:
+            xyz_cam = np.array(raw.rgb_xyz_matrix, dtype=np.float64)[:3]
+            rgb_cam = np.array(raw.color_matrix, dtype=np.float64)[:, :3]
+            daylight = np.array(raw.daylight_whitebalance, dtype=np.float64)[:3]
+            as_shot = np.array(raw.camera_whitebalance, dtype=np.float64)[:3]
+            flip = int(raw.sizes.flip)
+    except rawpy.LibRawError as e:
+        raise RawReadError(f"{path}: not a readable raw file ({type(e).__name__}: {e})") from e
+    if not np.any(xyz_cam):  # cam_xyz = diag(1/pre_mul) · inverse(rgb_cam) · XYZ→sRGB
+        if not (np.all(daylight > 0) and np.linalg.matrix_rank(rgb_cam) == 3):
+            raise RawReadError(f"{path}: no colour matrix (LibRaw gives neither rgb_xyz_matrix nor color_matrix)")
+        xyz_cam = np.diag(1 / daylight) @ np.linalg.inv(rgb_cam) @ np.linalg.inv(_SRGB_TO_XYZ)
+    wb = as_shot if np.all(as_shot > 0) else daylight
+    if not np.all(wb > 0):
+        raise RawReadError(f"{path}: no white balance (camera_whitebalance {as_shot.tolist()})")
+    return RawColour(xyz_cam, wb[1] / wb, _FLIP_TO_ORIENTATION.get(flip, 1))
+
+
+def render_srgb(path: str | os.PathLike, mosaic: np.ndarray) -> np.ndarray:
+    """An 8-bit sRGB (H, W, 3) rendering of ``mosaic`` by LibRaw, with the raw file at ``path``'s
+    own white balance, colour matrix, levels and orientation: the file is opened with rawpy, its
+    visible mosaic replaced by ``mosaic`` (uint16, the visible size or that less an odd last
+    row/column, which is then filled from the row/column two before: the same CFA colours)
+    and developed (camera white balance, no auto brightening, the file's white level)."""
+    import rawpy
+
+    path = Path(path)
+    mosaic = np.asarray(mosaic)
+    try:
+        with rawpy.imread(str(path)) as raw:
+            visible = raw.raw_image_visible
+            h, w = mosaic.shape
+            if mosaic.dtype != np.uint16 or visible.shape[0] - h not in (0, 1) or visible.shape[1] - w not in (0, 1) \
+                    or h % 2 and h != visible.shape[0] or w % 2 and w != visible.shape[1]:
+                raise ValueError(f"render_srgb({path}): mosaic {mosaic.dtype} {mosaic.shape} does not fit the "
+                                 f"file's {visible.shape}")
+            visible[:h, :w] = mosaic  # rawpy's array is LibRaw's buffer: postprocess develops it
+            if visible.shape[0] > h:
+                visible[h, :w] = mosaic[h - 2]
+            if visible.shape[1] > w:
+                visible[:, w] = visible[:, w - 2]
+            return raw.postprocess(use_camera_wb=True, output_bps=8, no_auto_bright=True, adjust_maximum_thr=0.0)
+    except rawpy.LibRawError as e:
+        raise RawReadError(f"{path}: not a readable raw file ({type(e).__name__}: {e})") from e

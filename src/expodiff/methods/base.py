@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from expodiff.errors import ConfigError
+from expodiff.physics.camera import ORIGINAL_DN_SCALE
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,12 @@ class Method:
 
     # --- inference -----------------------------------------------------------------------
     def predict(self, net: nn.Module, spec: MethodSpec, x_t: torch.Tensor, n_steps: int, K: float, ratio: int,
-                gt: torch.Tensor | None = None, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+                gt: torch.Tensor | None = None, generator: torch.Generator | None = None, *,
+                dn_scale: float = ORIGINAL_DN_SCALE) -> list[torch.Tensor]:
         """Predictions on the padded batch ``x_t`` (amplified input X_T, (B,4,H,W)), one per
         network evaluation that is a result. ``gt`` (padded): the oracle correction's ground
-        truth, applied where the method applies it inside the loop, or None."""
+        truth, applied where the method applies it inside the loop, or None. ``dn_scale``: the
+        camera's DN scale S (``physics.camera.dn_scale``), for a method whose steps model photons."""
         raise NotImplementedError
 
     # --- evaluation ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from torch import nn
 
 from expodiff.errors import ConfigError
 from expodiff.methods.base import Method, MethodSpec, Style
+from expodiff.physics.camera import ORIGINAL_DN_SCALE
 from expodiff.recipes import OMITTED_AT_DEFAULT
 
 # what the training loss compares with the ground truth: the output clipped to [0, 1] (the
@@ -61,5 +62,5 @@ class Baseline(Method):
             out = out.clamp(0, 1)
         return F.l1_loss(out, batch.clean)
 
-    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None):
+    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None, *, dn_scale=ORIGINAL_DN_SCALE):
         return [baseline_forward(net, spec, x_t)]  # always one prediction; gt only corrects the output

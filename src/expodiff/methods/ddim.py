@@ -11,6 +11,7 @@ from torch import nn
 
 from expodiff.errors import ConfigError
 from expodiff.methods.base import Method, Style
+from expodiff.physics.camera import ORIGINAL_DN_SCALE
 from expodiff.schedulers.ddim import DDIMScheduler
 
 
@@ -65,5 +66,5 @@ class DDIM(Method):
     def loss(self, net, spec, batch, *, extra, training, generator, rng):
         return ddim_loss(net, batch, DDIMScheduler(), generator)
 
-    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None):
-        return [ddim_sample(net, x_t, n_steps, generator)]  # one prediction after n sampler steps
+    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None, *, dn_scale=ORIGINAL_DN_SCALE):
+        return [ddim_sample(net, x_t, n_steps, generator)]  # one prediction after n sampler steps (no photon model)

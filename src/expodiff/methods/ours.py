@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from expodiff.methods.base import Method, MethodSpec, Style
+from expodiff.physics.camera import ORIGINAL_DN_SCALE
 from expodiff.physics.correction import oracle_illumination_correct
 from expodiff.schedulers.exposure import ExposureScheduler, photon_map, reexpose
 
@@ -56,7 +57,9 @@ def ours_loss(net, spec, batch, step_weights, n_steps, oracle, rng, generator):
             # the original's learnable step weights: clip(w_t, 0, 1), the last step gets 1 − Σw
             w = step_weights[idx].clamp(0, 1) if idx < len(step_weights) else 1 - step_weights.sum()
             total = total + w * term
-            x_l = reexpose(pred, x_tb, levels[idx + 1], ratio, K, generator, straight_through=True)
+            # re-exposed on the scale the batch's noise was made on (the camera's)
+            x_l = reexpose(pred, x_tb, levels[idx + 1], ratio, K, generator, straight_through=True,
+                           dn_scale=batch.dn_scale)
     return total / clean.shape[0]
 
 
@@ -84,7 +87,7 @@ class Ours(Method):
         return ours_loss(net, spec, batch, extra["step_weights"], int(training["diffusion_steps"]),
                          bool(training["oracle_correction"]), rng, generator)
 
-    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None):
+    def predict(self, net, spec, x_t, n_steps, K, ratio, gt=None, generator=None, *, dn_scale=ORIGINAL_DN_SCALE):
         scheduler = ExposureScheduler()
         scheduler.set_timesteps(n_steps, ratio)
         x_l, preds = x_t, []
@@ -93,7 +96,7 @@ class Ours(Method):
             pred = oracle_illumination_correct(pred, gt)  # on every intermediate prediction
             preds.append(pred)
             if i + 1 < scheduler.num_steps:  # the last prediction is the result; no re-exposure after it
-                x_l = scheduler.step(pred, i, x_t, K, generator).prev_sample
+                x_l = scheduler.step(pred, i, x_t, K, generator, dn_scale=dn_scale).prev_sample
         return preds
 
     def step_labels(self, n_steps, preds):

@@ -9,14 +9,19 @@ Per ISO:
   probability plot, and σ_g is the standard deviation of the read noise alone;
 - system gain K: slope of the photon-transfer curve (variance against mean) of flat-frame
   pairs; the pair difference cancels vignetting and per-pixel response (fixed pattern).
-Across ISOs: K linear in ISO gives Kmin (ISO 100) and Kmax (ISO 6400); each scale gets a line
-log σ = slope·log K + bias with ``sigma`` the residual standard deviation (natural logs).
-Output: the ELD release's parameter dict plus the per-ISO table; nothing is written if a fit fails.
+Across ISOs: K linear in ISO gives Kmin and Kmax, K at the lowest and the highest calibrated ISO
+(recorded as ``iso_range``; frames at ISO 100 and 6400 give the ELD release's anchors); each scale
+gets a line log σ = slope·log K + bias with ``sigma`` the residual standard deviation (natural logs).
+Output: the ELD release's parameter dict, the camera's ``sensor`` entry (CFA, levels, bit depth,
+DN scale: ``physics.camera``), ``iso_range`` and the per-ISO table; nothing is written if a fit
+fails. Frame sets that cannot give a calibration (too few frames at an ISO, frames of several
+cameras, sizes or raw formats, non-Bayer files) raise ``CalibrationError`` naming the files.
 """
 
 from __future__ import annotations
 
 import json
+import numbers
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +30,18 @@ import exifread
 import numpy as np
 from scipy import stats
 
-from expodiff.errors import ExpodiffError
-from expodiff.physics.camera import k_range, profile_log_sigma
+from expodiff.errors import ConfigError, ExpodiffError, RawReadError
+from expodiff.physics.camera import cfa_name, k_range, profile_log_sigma, sensor_from_frame
 from expodiff.io.atomic import write_text_atomic
 from expodiff.io.raw import RawFrame, bayer_offsets, read_raw
 
 SATURATED_FRACTION = 1e-3  # a flat with more clipped pixels than this cannot measure variance
 PPCC_SAMPLES = 200_000  # read-noise samples per ISO used for the PPCC fit
 LAMBDA_GRID = np.round(np.linspace(-0.5, 0.5, 101), 4)  # for the PPCC plot
+# dark frames per ISO: with one, nothing tells a frame's row noise and colour bias from a one-off
+MIN_DARKS = 2
+# what docs/CALIBRATE.md recommends: each estimate's error falls as 1/sqrt(frames)
+RECOMMENDED_DARKS, RECOMMENDED_FLAT_LEVELS = 4, 3
 
 
 class CalibrationError(ExpodiffError):
@@ -56,10 +65,11 @@ class IsoFit:
     ppcc_curve: np.ndarray | None = None
 
 
-def _camera_model(path: Path) -> str:
+def _make_model(path: Path) -> tuple[str, str]:
+    """EXIF (Make, Model) of a file; empty strings where absent."""
     with open(path, "rb") as f:
         tags = exifread.process_file(f, details=False, extract_thumbnail=False, stop_tag="Model")
-    return f"{tags.get('Image Make', '')} {tags.get('Image Model', '')}".strip()
+    return str(tags.get("Image Make", "")).strip(), str(tags.get("Image Model", "")).strip()
 
 
 def _raw_files(folder: Path) -> list[Path]:
@@ -71,15 +81,51 @@ def _raw_files(folder: Path) -> list[Path]:
     return files
 
 
-def _read_all(files: list[Path]) -> list[RawFrame]:
-    frames = [read_raw(p) for p in files]
-    shapes = {f.mosaic.shape for f in frames}
-    if len(shapes) > 1:
-        by_shape = defaultdict(list)
+def _read_frame(path: Path) -> RawFrame:
+    try:
+        return read_raw(path)
+    except RawReadError as err:  # not raw, not Bayer (X-Trans, 4-colour), no EXIF ISO, ...
+        raise CalibrationError(f"calibration frame {err}; calibration reads every file in {path.parent}: "
+                               "remove or replace this one (Bayer raw frames with EXIF ISO and exposure time)") from err
+
+
+def _read_all(files: list[Path], frames_dir: Path) -> list[RawFrame]:
+    """Every frame, checked to share one size and one raw format (CFA, black and white levels)."""
+    frames = [_read_frame(p) for p in files]
+    for what, key in (
+        ("sizes", lambda f: f.mosaic.shape),
+        ("raw formats", lambda f: f"CFA {cfa_name(f.raw_pattern)}, black {[float(b) for b in f.black_level]}, white {f.white_level}"),
+    ):
+        groups = defaultdict(list)
         for f in frames:
-            by_shape[f.mosaic.shape].append(f.path.name)
-        raise CalibrationError("calibration frames of mixed sizes: " + "; ".join(f"{s}: {', '.join(n[:3])}" for s, n in by_shape.items()))
+            groups[key(f)].append(f"{f.path.parent.name}/{f.path.name}")
+        if len(groups) > 1:
+            raise CalibrationError(
+                f"calibration frames of mixed {what} in {frames_dir}: "
+                + "; ".join(f"{k}: {', '.join(n[:3])}{' …' if len(n) > 3 else ''}" for k, n in groups.items())
+                + ": calibrate the frames of one camera and one raw mode at a time"
+            )
     return frames
+
+
+def _check_counts(dark_by_iso: dict, flat_by_iso: dict, frames_dir: Path) -> None:
+    """≥ MIN_DARKS dark frames and ≥ 1 pair of flats (same exposure time) at every ISO."""
+    for iso in sorted(dark_by_iso):
+        darks = dark_by_iso[iso]
+        if len(darks) < MIN_DARKS:
+            raise CalibrationError(
+                f"ISO {iso:g}: {len(darks)} dark frame ({', '.join(f.path.name for f in darks)}) in "
+                f"{frames_dir / 'dark'}; need ≥ {MIN_DARKS} dark frames per ISO ({RECOMMENDED_DARKS} or more recommended)"
+            )
+        levels = defaultdict(list)
+        for f in flat_by_iso[iso]:
+            levels[f.exposure_time].append(f.path.name)
+        if not any(len(names) >= 2 for names in levels.values()):
+            names = ", ".join(n for group in levels.values() for n in group)
+            raise CalibrationError(
+                f"ISO {iso:g}: no pair of flat frames with the same exposure time in {frames_dir / 'flat'} ({names}); "
+                f"need 2 flats per exposure level ({RECOMMENDED_FLAT_LEVELS} or more levels recommended)"
+            )
 
 
 def _dn(frame: RawFrame, bias: np.ndarray | None = None) -> np.ndarray:
@@ -152,16 +198,28 @@ def fit_line(log_k: np.ndarray, values) -> dict:
     return {"slope": float(slope), "bias": float(bias), "sigma": float(resid.std(ddof=1) if len(resid) > 2 else resid.std())}
 
 
-def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) -> dict:
-    """Calibrate ``camera`` from ``frames_dir/dark`` and ``frames_dir/flat``; write the parameter JSON."""
+def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0, dn_scale: float | None = None) -> dict:
+    """Calibrate ``camera`` from ``frames_dir/dark`` and ``frames_dir/flat``; write the parameter JSON.
+
+    ``dn_scale``: the DN a packed value of 1 stands for, recorded as ``sensor.dn_scale``; default
+    white − black of the frames (the original's 15583 keeps an ELD-release camera's numbers).
+    """
     frames_dir = Path(frames_dir)
+    if dn_scale is not None and (isinstance(dn_scale, bool) or not isinstance(dn_scale, numbers.Real)
+                                 or not np.isfinite(dn_scale) or dn_scale <= 0):
+        raise ConfigError(f"dn_scale: must be a positive number, got {dn_scale!r}")
     dark_files, flat_files = _raw_files(frames_dir / "dark"), _raw_files(frames_dir / "flat")
     models = defaultdict(list)
     for p in dark_files + flat_files:
-        models[_camera_model(p)].append(p.name)
+        models[_make_model(p)].append(f"{p.parent.name}/{p.name}")
     if len(models) > 1:
-        raise CalibrationError("calibration frames from mixed cameras: " + "; ".join(f"{m or '(no model)'}: {', '.join(n[:3])}" for m, n in models.items()))
-    frames = _read_all(dark_files + flat_files)
+        raise CalibrationError(
+            f"calibration frames from mixed cameras in {frames_dir}: "
+            + "; ".join(f"{' '.join(m).strip() or '(no make/model)'}: {', '.join(n[:3])}{' …' if len(n) > 3 else ''}"
+                        for m, n in models.items())
+            + ": calibrate one camera at a time"
+        )
+    frames = _read_all(dark_files + flat_files, frames_dir)
     darks, flats = frames[: len(dark_files)], frames[len(dark_files) :]
     dark_by_iso, flat_by_iso = defaultdict(list), defaultdict(list)
     for f in darks:
@@ -173,6 +231,7 @@ def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) 
         raise CalibrationError(f"ISO(s) {', '.join(f'{i:g}' for i in missing)} have dark frames or flat frames but not both (in {frames_dir})")
     if len(dark_by_iso) < 2:
         raise CalibrationError(f"need frames at ≥ 2 ISOs for the fits across ISO, found {sorted(dark_by_iso)} in {frames_dir}")
+    _check_counts(dark_by_iso, flat_by_iso, frames_dir)
 
     rng = np.random.default_rng(seed)
     fits = []
@@ -183,13 +242,19 @@ def calibrate(frames_dir, camera: str, out_json, plots_dir=None, seed: int = 0) 
 
     isos = np.array([f.iso for f in fits])
     Ks = np.array([f.K for f in fits])
-    k_min, k_max = k_range(*np.polyfit(isos, Ks, 1))
+    iso_span = [float(isos.min()), float(isos.max())]  # where Kmin and Kmax hold
+    k_min, k_max = k_range(*np.polyfit(isos, Ks, 1), iso_span)
     log_k = np.log(Ks)
     first = frames[0]
+    sensor = sensor_from_frame(first, *_make_model(first.path))
+    if dn_scale is not None:
+        sensor["dn_scale"] = float(dn_scale)
     params = {
         "camera": camera,
+        "sensor": sensor,
         "black_level": float(np.mean(first.black_level)),
         "white_level": int(first.white_level),
+        "iso_range": iso_span,
         "per_iso": [{"iso": f.iso, "K": f.K, "sigma_r": f.sigma_r, "lambda": f.lam, "sigma_TL": f.sigma_tl, "sigma_g": f.sigma_g} for f in fits],
         "Kmin": k_min,
         "Kmax": k_max,

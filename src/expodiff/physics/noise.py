@@ -3,9 +3,10 @@
 Everything is batched over the first dimension and runs on the input's device, so noise
 synthesis happens on the training device and never waits on the CPU: the random draws are made
 on the generator's device (a CUDA generator on CUDA, ``expodiff.device.generator``), so on the
-CPU they are exactly the CPU generator's draws, and on CUDA they are CUDA's (other streams). Signals are in DN of the
-original's fixed scale ``DN_SCALE`` (16383 − 800 = 15583), which the original uses as its
-"saturation level" throughout; it is kept so that K and the σ's mean what they meant there.
+CPU they are exactly the CPU generator's draws, and on CUDA they are CUDA's (other streams). Signals are in DN of a
+scale S, the DN that a packed value of 1 stands for: the camera's ``physics.camera.dn_scale``,
+by default the original's fixed 15583 (16383 − 800, ``DN_SCALE``), which the original uses as its
+"saturation level" for every camera; with it K and the σ's mean what they meant there.
 
 The formulas a noise model is made of (``quantise``, ``shot_noise``) take their random draws as
 arguments and use only operators, so they run on numpy arrays too: the demo-data generator
@@ -23,9 +24,9 @@ import torch
 
 from expodiff.errors import ConfigError
 from expodiff.physics.camera import k_from_iso  # noqa: F401  (defined in physics.camera; imported from here too)
-from expodiff.physics.camera import profile_log_sigma
+from expodiff.physics.camera import ORIGINAL_DN_SCALE, profile_log_sigma
 
-DN_SCALE = 16383 - 800  # 15583: the original's signal scale (white level − 800)
+DN_SCALE = ORIGINAL_DN_SCALE  # 15583: the original's signal scale (white level − 800), the default S
 
 # config name of the training data → the original's noise-model string
 NOISE_MODELS = {"pg": "P+g", "eld": "P+G+r+u"}
@@ -178,20 +179,22 @@ def shot_noise(signal, K, poisson_draw):
     return K * poisson_draw(signal / K)
 
 
-def add_noise(model: str, clean: torch.Tensor, params: NoiseParams, generator: torch.Generator | None = None) -> torch.Tensor:
+def add_noise(model: str, clean: torch.Tensor, params: NoiseParams, generator: torch.Generator | None = None,
+              dn_scale: float = ORIGINAL_DN_SCALE) -> torch.Tensor:
     """Turn clean packed images (B,4,H,W) in [0,1] into amplified noisy inputs X_T in [0,1].
 
-    s = y·DN_SCALE/r is the short exposure's signal in DN. P+g: x = K·Poisson(s/K) + N(0, σ_g²).
+    s = y·S/r is the short exposure's signal in DN, S = ``dn_scale`` (the camera's,
+    ``physics.camera.dn_scale``). P+g: x = K·Poisson(s/K) + N(0, σ_g²).
     P+G+r+u: quantisation U(−½,½) and clip at 0, K·Poisson(·/K), one N(0, σ_r²) per mosaic row
     (packed R and G1 share a row, B and G2 the next), Tukey-lambda(λ)·σ_TL read noise.
-    X_T = clip(x·r/DN_SCALE, 0, 1).
+    X_T = clip(x·r/S, 0, 1).
     """
     model = _noise_model(model)
     view = lambda t: t.to(clean).view(-1, 1, 1, 1)  # noqa: E731
     K, ratio = view(params.K), view(params.ratio)
     at = _draw_device(generator, clean.device)  # the CPU for a CPU generator, as before
     randn = lambda *shape: torch.randn(shape, generator=generator, dtype=clean.dtype, device=at).to(clean.device)  # noqa: E731
-    signal = clean * DN_SCALE / ratio
+    signal = clean * dn_scale / ratio
     b, c, h, w = clean.shape
     draw = lambda rate: poisson(rate, generator)  # noqa: E731
     if model == "P+g":
@@ -203,4 +206,4 @@ def add_noise(model: str, clean: torch.Tensor, params: NoiseParams, generator: t
         noisy += view(params.sigma_r) * rows
         read = tukey_lambda((b, c, h, w), params.lam, generator, clean.device, clean.dtype)
         noisy += view(params.sigma_tl) * read
-    return noisy.mul_(ratio / DN_SCALE).clamp_(0, 1)
+    return noisy.mul_(ratio / dn_scale).clamp_(0, 1)

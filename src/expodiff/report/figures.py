@@ -117,6 +117,7 @@ def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute, eld_r
     from expodiff.data.eld import input_ratios
     from expodiff.inference import amplify, enhance
     from expodiff.metrics import psnr_ssim
+    from expodiff.physics.camera import dn_scale
     from expodiff.physics.noise import k_from_iso
 
     x_short, gt = np.load(rec.input_npy), np.load(rec.gt_npy)
@@ -131,7 +132,7 @@ def _scene_row(rec, nets, camera, n_steps, oracle, seed, padding, compute, eld_r
         preds = enhance(net, spec, x_short, ladder_ratio, K, n, gt=gt if oracle else None,
                         generator=compute.generator(evaluation_seed(seed, rec.row, n)),
                         padding=padding[panel] if isinstance(padding, dict) else padding,
-                        compute=compute, amplification=amplification)  # fmt: skip
+                        compute=compute, amplification=amplification, dn_scale=dn_scale(camera))  # fmt: skip
         for step, pred in zip(spec.impl.step_labels(n, preds), preds):
             title = f"{panel}, step {step}/{n}" if len(preds) > 1 else f"{panel} ({variant['name']})"
             shown.append((panel, n, step, title, pred))

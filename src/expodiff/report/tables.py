@@ -283,6 +283,18 @@ def build_variant_table(variants: Mapping[str, dict], summaries: Mapping[str, st
     return pd.DataFrame.from_records(records)
 
 
+def build_camera_table(variants: Mapping[str, dict], summaries: Mapping[str, Mapping[str, str | os.PathLike]],
+                       ratios, steps: int, protocols=tuple(PROTOCOLS)) -> pd.DataFrame:
+    """``build_variant_table`` of each camera (``summaries``: camera → variant → summary.csv),
+    stacked camera-major with a ``camera`` column after ``protocol``."""
+    parts = [build_variant_table(variants, by_variant, ratios, steps, protocols).assign(camera=camera)
+             for camera, by_variant in summaries.items()]
+    table = pd.concat(parts, ignore_index=True)
+    order = ["protocol", "camera"] + [c for c in table.columns if c not in ("protocol", "camera")]
+    return table[order].sort_values(["protocol", "camera"], key=lambda c: c.map(
+        {v: i for i, v in enumerate(dict.fromkeys(c))}), kind="stable").reset_index(drop=True)
+
+
 def write_variant_table(df: pd.DataFrame, csv, md, tex, caption: str) -> None:
     """``write_plain_table`` of a ``build_variant_table``, with a note saying what each
     protocol of its ``protocol`` column is."""

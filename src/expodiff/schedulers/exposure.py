@@ -5,7 +5,7 @@ amplified by r and clipped to [0,1], X_l the image "exposed" to level l (level 1
 capture, level r = the ground truth's exposure), y the (corrected) clean prediction.
 A step from l to l' keeps the real capture and adds only the photons of the extra exposure:
 
-    N_extra = Poisson(y · S · (l' − 1) / (r·K))              S = DN_SCALE (15583)
+    N_extra = Poisson(y · S · (l' − 1) / (r·K))              S = the camera's DN scale (15583: DN_SCALE)
     X_l'    = (X_T · S / (r·K) + N_extra) · r·K / (l' · S)   (not clipped)
 """
 
@@ -39,18 +39,20 @@ def reexpose(
     K,
     generator: torch.Generator | None = None,
     straight_through: bool = False,
+    dn_scale: float = DN_SCALE,
 ) -> torch.Tensor:
     """X_{l'} from the clean estimate y (clamped to [0,1]) and the capture X_T.
 
     ``level_next``, ``ratio`` and ``K`` are numbers or tensors broadcastable to (B,1,1,1).
     With ``straight_through`` the Poisson draw passes its mean's gradient (training).
+    ``dn_scale``: S, the camera's (``physics.camera.dn_scale``), as the noise model used.
     """
-    mean = y.clamp(0, 1) * DN_SCALE * (level_next - 1) / (ratio * K)  # expected extra photons
+    mean = y.clamp(0, 1) * dn_scale * (level_next - 1) / (ratio * K)  # expected extra photons
     extra = poisson(mean, generator)
     if straight_through:
         extra = (extra - mean).detach() + mean
-    captured = x_t.clamp(0, 1) * DN_SCALE / (ratio * K)  # photons in the real capture
-    return (captured + extra) * ratio * K / (level_next * DN_SCALE)
+    captured = x_t.clamp(0, 1) * dn_scale / (ratio * K)  # photons in the real capture
+    return (captured + extra) * ratio * K / (level_next * dn_scale)
 
 
 class ExposureScheduler:
@@ -89,10 +91,13 @@ class ExposureScheduler:
         x_t: torch.Tensor,
         K: float,
         generator: torch.Generator | None = None,
+        *,
+        dn_scale: float = DN_SCALE,
     ) -> ExposureStepOutput:
-        """From the prediction made at level levels[i] to the input at level levels[i+1]."""
+        """From the prediction made at level levels[i] to the input at level levels[i+1]
+        (``dn_scale``: the camera's S, as in ``reexpose``)."""
         self._check()
-        x_next = reexpose(model_output, x_t, float(self.levels[i + 1]), self.ratio, K, generator)
+        x_next = reexpose(model_output, x_t, float(self.levels[i + 1]), self.ratio, K, generator, dn_scale=dn_scale)
         return ExposureStepOutput(prev_sample=x_next, pred_original_sample=model_output)
 
     @staticmethod
