@@ -202,3 +202,18 @@ def test_every_flag_has_help(command):
     if command == "denoise":
         method = next(a for a in sub._actions if a.dest == "method")
         assert list(method.choices) == ["baseline", "ours", "ddim"]
+
+
+def test_oracle_correction_of_an_all_zero_prediction_is_zero_not_nan():
+    """A weak network's step can clamp to 0 everywhere (the mini's ours at ISO 6400, x250): the
+    original's α = 0/0 is NaN, which stops the evaluation; α·0 is 0 for any α. Any other
+    prediction is corrected exactly as before."""
+    from expodiff.physics.correction import oracle_illumination_correct
+
+    gt = torch.rand(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    pred = torch.stack([torch.full((4, 8, 8), -0.3), torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(1))])
+    out = oracle_illumination_correct(pred, gt)
+    assert torch.equal(out[0], torch.zeros(4, 8, 8))
+    p = pred[1].clamp(0, 1)
+    valid = (gt[1] != 1).float()
+    assert torch.equal(out[1], ((p * gt[1] * valid).sum() / (p * p * valid).sum()) * p)
