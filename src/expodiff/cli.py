@@ -520,8 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
                         + "; ".join(f"{path} ({', '.join(names)})" for path, names in stores.items()))
     p.add_argument("--noise-params", default=None, metavar="JSON",
                    help=f"camera noise-model file of the synthetic-noise data ({kinds(lambda k: k.noise_model)}); "
-                        "the workflow passes results/calibration/{camera}.json (calibrated from calibration.frames, "
-                        "or exported from calibration.camera_params); default: the bundled parameters of --camera")
+                        "the workflow passes results/calibration/{camera}.json (calibrated from cameras.{camera}.frames, "
+                        "or exported from cameras.{camera}.params); default: the bundled parameters of --camera")
     p.add_argument("--camera", default=None,
                    help="camera parameters (bundled name or .json) for K from each short's ISO of the real-pair data "
                         f"({kinds(lambda k: not k.noise_model)}), and the default --noise-params; default: `camera` "
