@@ -181,12 +181,13 @@ def camera_errors(config: dict) -> list[str]:
         elif source is not None and not is_camera_path(source) and not _is_bundled_camera(source):
             errors.append(f"cameras.{name}.params: {source!r} is neither a bundled camera "
                           "(src/expodiff/resources/camera_params/) nor a path to a .json file")
-    for i, name in enumerate(config["eld_cameras"]["cameras"]):
+    eld = config["eld_cameras"]  # an optional table: checked when it is on
+    for i, name in enumerate(eld["cameras"] if eld["enabled"] else []):
         if name not in cameras:
             errors.append(f"eld_cameras.cameras[{i}]: {name!r} is not an entry of cameras")
         elif not cameras[name]["test_pairs"]:
             errors.append(f"eld_cameras.cameras[{i}]: cameras.{name}.test_pairs is null (its ELD scenes' folder)")
-    for i, name in enumerate(config["eld_cameras"]["variants"]):
+    for i, name in enumerate(eld["variants"] if eld["enabled"] else []):
         if name not in config["variants"]:
             errors.append(f"eld_cameras.variants[{i}]: unknown variant {name!r} (not in variants)")
     variants = config["variants"]
