@@ -113,7 +113,7 @@ rule model_card:
     wildcard_constraints:
         camera=get_cameras_pattern(),
     conda:
-        "../envs/report.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=1000,
