@@ -92,8 +92,14 @@ def sensor_from_frame(frame, make: str = "", model: str = "") -> dict:
         "black_level": black,
         "white_level": white,
         "bit_depth": int(white).bit_length(),
-        "dn_scale": float(white - sum(black) / len(black)),
+        "dn_scale": range_dn(black, white),
     }
+
+
+def range_dn(black_level, white_level) -> float:
+    """White − mean black (one level or R, G1, B, G2): the DN range a packed [0, 1] spans."""
+    black = [black_level] if isinstance(black_level, (int, float)) else list(black_level)
+    return float(white_level - sum(black) / len(black))
 
 
 def k_range(slope: float, intercept: float, isos: tuple[float, float] = (ISO_KMIN, ISO_KMAX)) -> tuple[float, float]:
@@ -236,9 +242,7 @@ def with_sensor(
     if block is None and sensor is not None:
         block = dict(sensor)
         if "dn_scale" not in block:
-            black = block["black_level"]
-            black = [black] * 4 if isinstance(black, (int, float)) else list(black)
-            block["dn_scale"] = float(block["white_level"] - sum(black) / len(black))
+            block["dn_scale"] = range_dn(block["black_level"], block["white_level"])
     if block is not None and dn_scale is not None:
         block["dn_scale"] = float(dn_scale)
     if block is not None:
